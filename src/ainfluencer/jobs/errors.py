@@ -33,4 +33,4 @@ class JobCancelled(JobError):
 
 
 class LeaseLost(JobError):
-    """This worker no longer owns the job."""
+    """The worker no longer owns the job."""

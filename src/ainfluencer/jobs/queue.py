@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ainfluencer.db.models import Job, JobStatus, utcnow
 from ainfluencer.errors import Conflict, NotFound
@@ -46,9 +46,14 @@ def _after_commit(session: Session) -> None:
             log.exception("job dispatch failed; the scheduler will re-dispatch")
 
 
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop("ainf_enqueued", None)
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # Only the outermost rollback discards the ids: "after_rollback" also fires for a SAVEPOINT
+    # rollback (enqueue's own duplicate-key path uses one), which would drop the wake-ups of jobs
+    # enqueued earlier in the same, still committing, transaction. Ids left over from a rolled-back
+    # savepoint are harmless: dispatchers skip ids with no queued row.
+    if previous_transaction.parent is None:
+        session.info.pop("ainf_enqueued", None)
 
 
 def enqueue(

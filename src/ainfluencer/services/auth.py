@@ -33,7 +33,7 @@ _hasher = PasswordHasher()
 # Verifying against this keeps sign-in time the same whether or not the account exists.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-" + secrets.token_hex(8))
 
-TOKEN_PREFIX = "ainf_"
+TOKEN_PREFIX = "ainf_"  # noqa: S105 - a public prefix, not a secret
 SCOPES = ("read", "write")
 PASSWORD_MIN = 8
 PASSWORD_MAX = 256

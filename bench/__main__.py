@@ -1,0 +1,20 @@
+"""Run every benchmark module in turn."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+MODULES = ["bench.bench_api"]
+
+
+def main() -> int:
+    """Run the benchmarks named on the command line, or all."""
+    names = sys.argv[1:] or MODULES
+    for name in names:
+        importlib.import_module(name).main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

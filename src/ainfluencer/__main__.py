@@ -1,0 +1,5 @@
+"""`python -m ainfluencer` runs the CLI."""
+
+from ainfluencer.cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""Build the FastAPI app and wire routers; logic lives in services."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from ainfluencer import __version__
+from ainfluencer.api.errors import install_error_handlers
+from ainfluencer.api.routes import jobs, me, ops, tokens
+from ainfluencer.api.schemas import ErrorResponse
+from ainfluencer.csrf import csrf_protect
+from ainfluencer.middleware import BodySizeLimit, Metrics, SecurityHeaders
+from ainfluencer.runtime import Runtime, instance_name
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).parent / "web"
+SWAGGER_VERSION = "5.35.0"
+ALL_ROLES = frozenset({"web", "worker", "scheduler"})
+
+API_ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429)
+}
+
+
+def build_api_router() -> APIRouter:
+    """The /api/v1 router; CSRF applies to cookie-authenticated unsafe calls."""
+    api = APIRouter(prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(csrf_protect)])
+    for module in (me, tokens, jobs):
+        api.include_router(module.router)
+    return api
+
+
+class BackgroundRoles:
+    """Starts and stops the in-process worker and scheduler for `ainfluencer up`."""
+
+    def __init__(self, runtime: Runtime, roles: Iterable[str]) -> None:
+        self.runtime, self.roles = runtime, set(roles)
+        self.executor: object | None = None
+        self.dispatcher: object | None = None
+        self.scheduler_stop = threading.Event()
+        self.scheduler_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start what this process should run besides the web server."""
+        from ainfluencer.jobs import queue
+
+        settings = self.runtime.settings
+        if settings.effective_executor == "celery":
+            from ainfluencer.jobs.celery_app import CeleryDispatcher, make_celery
+
+            dispatcher = CeleryDispatcher(make_celery(settings), self.runtime.db)
+            queue.add_dispatcher(dispatcher)
+            self.dispatcher = dispatcher
+        elif "worker" in self.roles:
+            from ainfluencer.jobs.embedded import EmbeddedExecutor
+
+            executor = EmbeddedExecutor(self.runtime, instance_name("worker"), settings.worker_concurrency)
+            executor.start()
+            self.executor = executor
+        if "scheduler" in self.roles:
+            from ainfluencer.jobs.scheduler import Scheduler
+
+            scheduler = Scheduler(self.runtime, instance_name("scheduler"))
+            self.scheduler_thread = threading.Thread(
+                target=scheduler.run_forever, args=(self.scheduler_stop,), name="scheduler", daemon=True
+            )
+            self.scheduler_thread.start()
+
+    def stop(self) -> None:
+        """Stop background roles, letting running jobs finish briefly."""
+        from ainfluencer.jobs import queue
+
+        self.scheduler_stop.set()
+        if self.scheduler_thread is not None:
+            self.scheduler_thread.join(timeout=10)
+        if self.executor is not None:
+            self.executor.stop(timeout=10)  # type: ignore[attr-defined]
+        if self.dispatcher is not None:
+            queue.remove_dispatcher(self.dispatcher)  # type: ignore[arg-type]
+
+
+def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
+    """The ASGI app. ``roles`` adds the in-process worker and/or scheduler."""
+    from fastapi.templating import Jinja2Templates
+
+    from ainfluencer.web.routes import build_web_router, template_globals
+
+    background = BackgroundRoles(runtime, roles)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background.start()
+        try:
+            yield
+        finally:
+            background.stop()
+
+    app = FastAPI(
+        title="AInfluencer API",
+        version=__version__,
+        description=(
+            "REST API of AInfluencer, a self-hosted studio for openly virtual influencer characters. "
+            "Authenticate with a personal API token from Settings → API tokens: "
+            "`Authorization: Bearer ainf_...`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.background = background
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    templates.env.globals.update(template_globals(runtime))
+    app.state.templates = templates
+
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    app.include_router(ops.router)
+    app.include_router(build_api_router())
+    app.include_router(build_web_router())
+
+    @app.get("/docs", include_in_schema=False)
+    def read_docs() -> HTMLResponse:
+        """Swagger UI served from our own static files (no CDN)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="AInfluencer API",
+            swagger_js_url=f"/static/vendor/swagger-ui-bundle-{SWAGGER_VERSION}.js",
+            swagger_css_url=f"/static/vendor/swagger-ui-{SWAGGER_VERSION}.css",
+            swagger_favicon_url="/static/vendor/favicon-32x32.png",
+        )
+
+    # Outermost first: metrics see everything, the size limit guards the app.
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(Metrics)
+    return app
