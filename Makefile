@@ -38,7 +38,7 @@ test-sqlite: install-test
 	$(BIN)/pytest -m "not browser and not celery"
 
 test-postgres: install-test
-	AINF_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser"
+	AINF_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser and not nodb"
 
 test-celery: install-test
 	$(BIN)/pytest -m celery
@@ -51,7 +51,7 @@ test-browser: install-test
 test: check
 	@scripts/ensure-services.sh
 	$(BIN)/pytest -m "not browser"
-	AINF_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser"
+	AINF_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m "not browser and not nodb"
 	$(BIN)/pytest -m browser
 
 bench: install-test  ## benchmarks (never part of `make test`)

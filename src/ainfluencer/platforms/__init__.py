@@ -1,0 +1,1 @@
+"""Platform adapters: one module per network, all behind PlatformAdapter (see base.py)."""

@@ -1,0 +1,26 @@
+"""Adapters by platform name. A new network touches its own module plus one line here."""
+
+from __future__ import annotations
+
+import importlib
+
+from ainfluencer.platforms.base import PlatformAdapter
+
+# name -> "module:Class"; imported lazily so one SDK's absence cannot break the others.
+ADAPTERS: dict[str, str] = {}
+
+
+def adapter_class(name: str) -> type[PlatformAdapter]:
+    """The adapter class for a platform name."""
+    try:
+        target = ADAPTERS[name]
+    except KeyError as exc:
+        raise KeyError(f"unknown platform {name!r}; known: {', '.join(sorted(ADAPTERS))}") from exc
+    module, _, cls = target.partition(":")
+    adapter: type[PlatformAdapter] = getattr(importlib.import_module(module), cls)
+    return adapter
+
+
+def platform_names() -> list[str]:
+    """All registered platform names."""
+    return sorted(ADAPTERS)
