@@ -23,11 +23,17 @@ def redact(text: str) -> str:
     return text
 
 
+# A record carrying this attribute is a deliberate delivery (console e-mail) and is left whole.
+UNREDACTED = "ainf_unredacted"
+
+
 class RedactingFilter(logging.Filter):
     """Applies :func:`redact` to every record's final message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record's message; never drops it."""
+        if getattr(record, UNREDACTED, False):
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a broken format string must not lose the record

@@ -98,3 +98,21 @@ def test_console_mail_goes_to_log_and_outbox(runtime, caplog):
         msg = s.scalar(select(OutboxMessage))
         assert msg.transport == "console" and msg.status == "logged"
         assert s.scalar(select(Job)) is None
+
+
+def test_console_mail_link_survives_log_redaction(runtime, capsys):
+    import logging
+
+    from ainfluencer.logging_setup import configure_logging
+
+    configure_logging("INFO", "text")
+    try:
+        with runtime.db.session() as s:
+            queue_mail(s, runtime.settings, to="x@example.com", subject="Verify",
+                       body="Open http://127.0.0.1:8000/verify-email?token=abc.DEF-123")
+        logging.getLogger("other").info("password=hunter2")
+        err = capsys.readouterr().err
+        assert "verify-email?token=abc.DEF-123" in err
+        assert "hunter2" not in err
+    finally:
+        logging.getLogger().handlers.clear()

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ainfluencer.config import Settings
 from ainfluencer.db.models import OutboxMessage, utcnow
 from ainfluencer.jobs.queue import enqueue
+from ainfluencer.logging_setup import UNREDACTED
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,8 @@ def queue_mail(session: Session, settings: Settings, *, to: str, subject: str, b
     else:
         msg.status = "logged"
         msg.sent_at = utcnow()
-        # The embedded setup's delivery: the console. Links in the body are the point.
-        log.info("mail to=%s subject=%r\n%s", to, subject, body)
+        # The embedded setup's delivery is the console, so the link must survive log redaction.
+        log.info("mail to=%s subject=%r\n%s", to, subject, body, extra={UNREDACTED: True})
     return msg
 
 
