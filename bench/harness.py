@@ -87,11 +87,11 @@ def load(name: str, make_client: Callable[[], httpx.Client], path: str, *, threa
     """Hit ``path`` from ``threads`` clients for ``seconds``; every response must be 200."""
     latencies: list[float] = []
     lock = threading.Lock()
-    stop = time.monotonic() + seconds
     errors: list[str] = []
 
     def worker() -> None:
-        with make_client() as c:
+        try:
+            c = clients.pop()
             for _ in range(warmup // threads + 1):
                 c.get(path)
             mine = []
@@ -104,15 +104,21 @@ def load(name: str, make_client: Callable[[], httpx.Client], path: str, *, threa
                     break
             with lock:
                 latencies.extend(mine)
+        except Exception as exc:  # a dead thread must fail the benchmark, not shrink it
+            errors.append(f"{path}: {exc!r}")
 
+    clients = [make_client() for _ in range(threads)]  # sign-ins etc. happen before the clock starts
+    stop = time.monotonic() + seconds
     start = time.monotonic()
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    if errors:
-        raise RuntimeError(errors[0])
+    for c in clients:
+        c.close()
+    if errors or not latencies:
+        raise RuntimeError(errors[0] if errors else f"{path}: no requests completed")
     return Result(name, len(latencies), time.monotonic() - start, latencies)
 
 

@@ -205,6 +205,9 @@ def authenticate(session: Session, settings: Settings, *, email: str, password: 
     if count >= settings.login_max_failures_account:
         raise _lockout(settings, oldest)
     user = get_user_by_email(session, email)
+    # End the read transaction before the deliberately slow hash check: on SQLite a transaction
+    # holds the write lock, and argon2 must not serialise every other request behind it.
+    session.commit()
     ok = verify_password(user, password) and user is not None and user.is_active
     session.add(LoginAttempt(email=key, ip=ip, success=ok))
     if not ok or user is None:
