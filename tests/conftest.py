@@ -24,6 +24,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {make_url(PG_URL).render_as_string(hide_password=True) if PG_URL else 'SQLite (per test)'}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A test that never asks for the database fixture cannot depend on which database runs:
+    # mark it so the PostgreSQL pass (`-m "not nodb"`) does not run it a second time.
+    for item in items:
+        if "pg_database" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.nodb)
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests build their own Settings; a developer's AINF_* variables must not leak in.

@@ -1,0 +1,1 @@
+"""Writing: platform text rules, uniqueness checks and the offline persona writer."""
