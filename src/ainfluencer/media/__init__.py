@@ -1,0 +1,1 @@
+"""Media studio: safe image loading, quality gates, AI provenance and video composition."""
