@@ -7,7 +7,15 @@ import importlib
 from ainfluencer.platforms.base import PlatformAdapter
 
 # name -> "module:Class"; imported lazily so one SDK's absence cannot break the others.
-ADAPTERS: dict[str, str] = {}
+ADAPTERS: dict[str, str] = {
+    "x": "ainfluencer.platforms.x:XAdapter",
+    "youtube": "ainfluencer.platforms.youtube:YouTubeAdapter",
+    "facebook": "ainfluencer.platforms.facebook:FacebookPageAdapter",
+    "instagram": "ainfluencer.platforms.instagram:InstagramAdapter",
+    "telegram": "ainfluencer.platforms.telegram:TelegramAdapter",
+    "mastodon": "ainfluencer.platforms.mastodon:MastodonAdapter",
+    "bluesky": "ainfluencer.platforms.bluesky:BlueskyAdapter",
+}
 
 
 def adapter_class(name: str) -> type[PlatformAdapter]:
