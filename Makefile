@@ -15,7 +15,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
+# torch==2.13.0 is the CPU build (a plain `torch` requirement would pull a multi-GB CUDA build).
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
