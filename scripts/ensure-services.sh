@@ -3,12 +3,16 @@
 # Idempotent; starts only what is not answering. Needs root for apt-get (as on CI).
 set -euo pipefail
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "ensure-services: installing Debian chromium for the browser tests"
+# Debian packages the tests use: chromium (browser tests), espeak-ng (the light voice fallback).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ensure-services: installing ${missing[*]}"
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "ensure-services: run 'sudo apt-get install -y chromium'" >&2; exit 1
+    echo "ensure-services: run 'sudo apt-get install -y ${missing[*]}'" >&2; exit 1
   fi
 fi
 
@@ -23,4 +27,4 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
-echo "ensure-services: PostgreSQL, Redis and chromium are ready"
+echo "ensure-services: PostgreSQL, Redis, chromium and espeak-ng are ready"
