@@ -197,17 +197,23 @@ class SampleText(BaseModel):
     backend: str
 
 
-class TraitShiftPublic(BaseModel):
-    """The same seed written with one trait moved."""
+class TraitChange(BaseModel):
+    """One trait that moved."""
 
     trait: str
     before_value: float
     after_value: float
+
+
+class TraitShiftPublic(BaseModel):
+    """The same request and seed written before and after traits moved, with the prompt guidance that changed."""
+
+    changes: list[TraitChange]
     platform: str
     before: str
     after: str
-    prompt_before: str
-    prompt_after: str
+    guidance_before: list[str]
+    guidance_after: list[str]
 
 
 class PreviewPublic(BaseModel):
@@ -218,6 +224,7 @@ class PreviewPublic(BaseModel):
     reply_to: str
     reply: SampleText
     trait_shift: TraitShiftPublic | None
+    notes: list[str] = Field(default_factory=list, description="backends skipped or failed on the way")
 
 
 class GenerateRequest(BaseModel):
@@ -227,11 +234,18 @@ class GenerateRequest(BaseModel):
 
     platform: str = Field(description="x, instagram, facebook, telegram, youtube, mastodon or bluesky")
     kind: str | None = Field(default=None, description="caption, post, thread, title, description, text, reply")
-    style: str = Field(default="casual", description="casual, professional, promotional, storytelling or question")
+    style: str | None = Field(
+        default=None,
+        description="casual, professional, promotional, storytelling or question (default: the template's, or casual)",
+    )
     brief: str = Field(default="", max_length=4000)
-    template: str | None = Field(default=None, description="a content template key (see GET /writing/options)")
+    template: str | None = Field(
+        default=None, description="a content template key (see GET /characters/writing-options)"
+    )
     reply_to: str | None = Field(default=None, max_length=4000, description="the comment being answered (kind reply)")
-    max_attempts: int = Field(default=3, ge=1, le=6, description="regenerations allowed before a near-duplicate is flagged")
+    max_attempts: int = Field(
+        default=3, ge=1, le=6, description="regenerations allowed before a near-duplicate is flagged"
+    )
 
 
 class GeneratedTextPublic(BaseModel):
@@ -258,6 +272,12 @@ class GeneratedTextPublic(BaseModel):
     flagged: bool
     flag_reason: str
     created_at: datetime
+
+
+class GeneratedTextCreated(GeneratedTextPublic):
+    """A text just written, with what happened on the way (skipped or failed backends, missing prices)."""
+
+    notes: list[str] = Field(default_factory=list)
 
 
 class GeneratedTextsPublic(BaseModel):
@@ -320,7 +340,7 @@ class TemplateCreate(BaseModel):
     description: str = ""
 
 
-BackendKind = Literal["ollama", "openai_compat", "anthropic"]
+BackendKind = Literal["ollama", "openai_compat", "openai", "openrouter", "anthropic"]
 
 
 class TextBackendCreate(BaseModel):
@@ -378,6 +398,32 @@ class TextBackendsPublic(BaseModel):
     count: int
 
 
+class ConnectionTestValues(BaseModel):
+    """Connection settings to test before saving them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: BackendKind
+    base_url: str = ""
+    api_key: str | None = None
+
+
+class ModelPull(BaseModel):
+    """A model to download onto an Ollama server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=120, description="e.g. llama3.2 or qwen2.5:7b")
+
+
+class WritingOptionsPublic(BaseModel):
+    """Platforms and their kinds, styles and content templates."""
+
+    platforms: list[dict[str, Any]]
+    styles: list[dict[str, Any]]
+    templates: list[dict[str, Any]]
+
+
 class ConnectionTestPublic(BaseModel):
     """The result of "Test connection"."""
 
@@ -397,10 +443,16 @@ class PriceRow(BaseModel):
     output_per_mtok_usd: float = Field(ge=0, le=10_000)
 
 
+class PriceRowPublic(PriceRow):
+    """A price row and where it comes from: 'default' (built-in list price) or 'edited'."""
+
+    source: str
+
+
 class PriceTablePublic(BaseModel):
     """The editable price table (built-in defaults appear until edited)."""
 
-    data: list[PriceRow]
+    data: list[PriceRowPublic]
     count: int
 
 
