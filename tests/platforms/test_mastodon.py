@@ -425,4 +425,5 @@ def test_mastodon_mock_rate_limit_fault(mock_server: Any) -> None:
     rule.raise_for_status()
     with pytest.raises(PlatformTransientError) as info:
         asyncio.run(adapter(base, token="carol_token").publish(PostRequest(text="too fast", marker="rl-1")))
-    assert info.value.retry_after is not None and 250 <= info.value.retry_after <= 301
+    # The mock resets its window in 300 s; Mastodon.py corrects for the server clock (1 s Date resolution).
+    assert info.value.retry_after is not None and 250 <= info.value.retry_after <= 310
