@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench.bench_api"]
+MODULES = ["bench.bench_api", "bench.bench_characters", "bench.bench_media", "bench.bench_publishing"]
 
 
 def main() -> int:

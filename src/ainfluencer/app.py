@@ -15,7 +15,20 @@ from fastapi.staticfiles import StaticFiles
 
 from ainfluencer import __version__
 from ainfluencer.api.errors import install_error_handlers
-from ainfluencer.api.routes import jobs, me, ops, tokens
+from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accounts, publications, webhooks
+    accounts,
+    assets,
+    characters,
+    jobs,
+    me,
+    ops,
+    persona_templates,
+    publications,
+    studio,
+    text_backends,
+    tokens,
+    webhooks,
+)
 from ainfluencer.api.schemas import ErrorResponse
 from ainfluencer.csrf import csrf_protect
 from ainfluencer.middleware import BodySizeLimit, Metrics, SecurityHeaders
@@ -34,7 +47,8 @@ API_ERRORS: dict[int | str, dict[str, object]] = {
 def build_api_router() -> APIRouter:
     """The /api/v1 router; CSRF applies to cookie-authenticated unsafe calls."""
     api = APIRouter(prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(csrf_protect)])
-    for module in (me, tokens, jobs):
+    for module in (me, tokens, jobs, characters, persona_templates, text_backends, accounts, publications, webhooks,
+                   assets, studio):
         api.include_router(module.router)
     return api
 
@@ -140,7 +154,8 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
         )
 
     # Outermost first: metrics see everything, the size limit guards the app.
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes,
+                       upload_max_bytes=runtime.settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Metrics)
     return app

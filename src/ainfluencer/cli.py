@@ -22,10 +22,14 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 secrets_app = typer.Typer(help="The encryption key of stored credentials.", no_args_is_help=True)
+provenance_app = typer.Typer(help="AI provenance: the local C2PA signing CA.", no_args_is_help=True)
+models_app = typer.Typer(help="Image models for the in-process diffusers backend.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(provenance_app, name="provenance")
+app.add_typer(models_app, name="models")
 
 console = Console(stderr=True)
 out = Console()
@@ -271,6 +275,76 @@ def secrets_rotate_key(
     if from_env:
         console.print("AINF_ENCRYPTION_KEY is set: replace it with the new key below before restarting.")
         out.print(export_key(ring))
+
+
+@provenance_app.command("init")
+def provenance_init(
+    organization: Annotated[str, typer.Option(help="organisation in the certificates")] = "AInfluencer self-hosted",
+    force: Annotated[bool, typer.Option("--force", help="replace an existing CA (old files stop verifying)")] = False,
+    data_dir: DataOpt = None,
+) -> None:
+    """Create a local C2PA signing CA and signer in <data dir>/provenance; new media is then signed."""
+    from ainfluencer.config import Settings
+    from ainfluencer.media.provenance.c2pa_sign import SigningError, init_local_ca
+    from ainfluencer.services.vault import provenance_dir
+
+    _apply(data_dir=data_dir)
+    directory = provenance_dir(Settings())
+    try:
+        creds = init_local_ca(directory, organization=organization, force=force)
+    except SigningError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[green]✓[/green] local C2PA CA created in {creds.directory}; new images and videos are signed")
+    for label, path in (("CA certificate", creds.ca_cert), ("CA key", creds.ca_key),
+                        ("signer certificate", creds.signer_cert), ("signer key", creds.signer_key)):
+        out.print(f"{label}: {path}", soft_wrap=True, highlight=False)
+
+
+@provenance_app.command("verify")
+def provenance_verify(
+    path: Annotated[Path, typer.Argument(help="an image or video file")], data_dir: DataOpt = None
+) -> None:
+    """Read a file's C2PA manifest back with the local CA as trust anchor."""
+    from ainfluencer.config import Settings
+    from ainfluencer.media.provenance.c2pa_sign import SigningCredentials, SigningError, verify_file
+    from ainfluencer.services.vault import provenance_dir
+
+    _apply(data_dir=data_dir)
+    try:
+        creds = SigningCredentials.load(provenance_dir(Settings()))
+    except SigningError as exc:
+        raise _fail(exc) from exc
+    report = verify_file(path, trust_anchors_pem=creds.trust_anchors_pem())
+    out.print(json.dumps(report.as_dict(), indent=2), soft_wrap=True, highlight=False)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+@models_app.command("pull")
+def models_pull(
+    repo_id: Annotated[str, typer.Argument(help="Hugging Face repository id")] = "stabilityai/sd-turbo",
+    data_dir: DataOpt = None,
+) -> None:
+    """Download a diffusers model into <data dir>/models for the in-process backend (needs internet)."""
+    from ainfluencer.config import Settings
+
+    _apply(data_dir=data_dir)
+    try:
+        from ainfluencer.backends.image.diffusers_local import pull_model
+        from ainfluencer.backends.image.errors import BackendError
+    except ImportError as exc:
+        console.print(f"[red]Error:[/red] the diffusers image backend is not part of this installation ({exc})")
+        raise typer.Exit(1) from exc
+    models_dir = Settings().resolved_data_dir / "models"
+    try:
+        with _progress() as (p, task):
+            path = pull_model(repo_id, models_dir=models_dir,
+                              progress=lambda frac, msg: p.update(task, completed=int(frac * 100), description=msg))
+    except BackendError as exc:
+        console.print(f"[red]Error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]✓[/green] {repo_id} is in {path}")
+    out.print(str(path), soft_wrap=True, highlight=False)
 
 
 @app.command()

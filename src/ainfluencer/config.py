@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     login_max_failures_ip: int = Field(20, ge=1, description="failed sign-ins per IP address per window")
     login_window_minutes: int = Field(15, ge=1, description="rate-limit window and lockout length")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="largest request body accepted")
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, ge=1024, description="largest media upload accepted (vault and reference photos)"
+    )
     worker_concurrency: int = Field(4, ge=1, le=64, description="jobs run at once by one worker")
     job_lease_seconds: int = Field(60, ge=5, description="a running job's lease; renewed by heartbeat")
     scheduler_interval_seconds: float = Field(5.0, gt=0, description="scheduler tick")

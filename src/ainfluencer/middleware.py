@@ -58,16 +58,26 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class BodySizeLimit:
-    """Refuses request bodies over ``max_bytes`` with a 413 before the app reads them."""
+# Media uploads may be larger than other bodies (``upload_max_bytes``); only these paths get that limit.
+UPLOAD_PATH_PREFIXES = (
+    "/api/v1/assets", "/vault/upload", "/api/v1/studio/reference-photos", "/studio/reference-photos",
+)
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Refuses request bodies over ``max_bytes`` (media upload paths: ``upload_max_bytes``) with a 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        return self.upload_max_bytes if scope.get("path", "").startswith(UPLOAD_PATH_PREFIXES) else self.max_bytes
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         body = json.dumps(
             {"error": {"code": "payload_too_large",
-                       "message": f"The request body is larger than {self.max_bytes} bytes."}}
+                       "message": f"The request body is larger than {self._limit(scope)} bytes."}}
         ).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
@@ -78,10 +88,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > limit
                 except ValueError:
                     too_big = False
                 if too_big:
@@ -95,7 +106,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +21,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -44,6 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Normalise to UTC before storing."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -51,6 +55,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Return an aware UTC datetime."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -286,3 +291,170 @@ class Heartbeat(Base):
     instance: Mapped[str] = mapped_column(String(128), primary_key=True)
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# ---- characters, personas and writing (issue 3) ---------------------------------------------
+
+
+class CharacterStatus(enum.StrEnum):
+    """Life of a character: only active characters generate and publish on schedule."""
+
+    active = "active"
+    paused = "paused"
+    archived = "archived"
+    error = "error"
+
+
+class Character(Base):
+    """An openly virtual character: profile, persona and text-model settings.
+
+    ``handle`` is stored normalised to lower case, so the plain unique constraint is
+    case-insensitive in effect. The persona JSON is always written through ``Persona``.
+    """
+
+    __tablename__ = "characters"
+    __table_args__ = (
+        Index("ix_characters_user_status", "user_id", "status"),
+        Index("ix_characters_status_created", "status", "created_at"),
+        Index("ix_characters_created_at", "created_at"),
+        Index("ix_characters_name_lower", func.lower(text("name"))),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    handle: Mapped[str] = mapped_column(String(30), unique=True)
+    status: Mapped[CharacterStatus] = mapped_column(
+        Enum(CharacterStatus, native_enum=False, length=16), default=CharacterStatus.active
+    )
+    status_reason: Mapped[str] = mapped_column(String(255), default="")
+    persona: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    bio: Mapped[str] = mapped_column(Text, default="")
+    disclosure_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disclosure_text: Mapped[str] = mapped_column(String(200), default="")
+    disclosure_disabled_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    disclosure_disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    text_backend: Mapped[str] = mapped_column(String(64), default="offline")
+    text_model: Mapped[str] = mapped_column(String(120), default="")
+    fallback_chain: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    monthly_usage_cap_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    def __repr__(self) -> str:
+        return f"<Character id={self.id} handle={self.handle!r} status={self.status}>"
+
+
+class PersonaTemplate(Base):
+    """A persona saved by a user to start new characters from (built-ins live in code)."""
+
+    __tablename__ = "persona_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    persona: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source_character_id: Mapped[int | None] = mapped_column(
+        ForeignKey("characters.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GeneratedText(Base):
+    """Every text written for a character: the history the near-duplicate check reads."""
+
+    __tablename__ = "generated_texts"
+    __table_args__ = (Index("ix_generated_texts_character_created", "character_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    character_id: Mapped[int] = mapped_column(ForeignKey("characters.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    style: Mapped[str] = mapped_column(String(32))
+    brief: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    parts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    hashtags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backend: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(120), default="")
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    near_dup_score: Mapped[float] = mapped_column(Float, default=0.0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    flag_reason: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TextUsage(Base):
+    """One call to a text backend: tokens and cost, for per-character and per-model totals and caps."""
+
+    __tablename__ = "text_usage"
+    __table_args__ = (
+        Index("ix_text_usage_character_at", "character_id", "at"),
+        Index("ix_text_usage_model", "backend", "model"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    character_id: Mapped[int | None] = mapped_column(
+        ForeignKey("characters.id", ondelete="SET NULL"), default=None
+    )
+    backend: Mapped[str] = mapped_column(String(64))
+    backend_kind: Mapped[str] = mapped_column(String(32), default="")
+    model: Mapped[str] = mapped_column(String(120), default="")
+    purpose: Mapped[str] = mapped_column(String(32), default="generate")
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class ModelPrice(Base):
+    """Editable price table: US dollars per million input/output tokens of one model."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (UniqueConstraint("backend_kind", "model"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    backend_kind: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(120))
+    input_per_mtok_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    output_per_mtok_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TextBackendConfig(Base):
+    """A configured text model server; its API key lives in stored_secrets (owner_kind 'text_backend')."""
+
+    __tablename__ = "text_backends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(String(500), default="")
+    default_model: Mapped[str] = mapped_column(String(120), default="")
+    paid: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    timeout_s: Mapped[float] = mapped_column(Float, default=60.0)
+    last_test_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    last_test_message: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<TextBackendConfig id={self.id} name={self.name!r} kind={self.kind}>"
+import ainfluencer.db.models_publishing  # noqa: E402,F401  (registers tables on Base)
+from ainfluencer.db import models_media  # noqa: E402,F401

@@ -106,3 +106,8 @@ def backup(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     path = create_backup(ctx.runtime, progress=ctx.progress, include_media=bool(payload.get("include_media")))
     pruned = prune_backups(ctx.runtime, ctx.runtime.settings.backup_keep)
     return {"path": str(path), "size": path.stat().st_size, "pruned": [p.name for p in pruned]}
+
+
+from ainfluencer.jobs import publish as _publish_jobs  # noqa: E402,F401  (issue 5: publish, reconcile, webhooks)
+from ainfluencer.jobs import studio as _studio_jobs  # noqa: E402,F401  (issue 4: studio.generate_images)
+from ainfluencer.services import writing as _writing_jobs  # noqa: E402,F401  (issue 3: ollama model pull)

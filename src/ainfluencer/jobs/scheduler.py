@@ -182,8 +182,8 @@ class Scheduler:
         """One round: try for leadership, do the leader's work, write the heartbeat."""
         summary: dict[str, Any] = {"leader": self.try_lead()}
         if self.is_leader:
-            for name, step in (("reaped", self._reap), ("backup", self._periodic_backup),
-                               ("redispatched", self._redispatch)):
+            for name, step in (("reaped", self._reap), ("stuck_publications", self._recover_publications),
+                               ("backup", self._periodic_backup), ("redispatched", self._redispatch)):
                 try:
                     summary[name] = step()
                 except Exception:
@@ -213,6 +213,12 @@ class Scheduler:
 
     def _reap(self) -> int:
         return reap_expired(self.runtime)
+
+    def _recover_publications(self) -> int:
+        """Publications left in ``sending`` by a job that ran out of attempts become ``unknown`` (reconciled)."""
+        from ainfluencer.services.publishing import recover_stuck
+
+        return recover_stuck(self.runtime)
 
     def _periodic_backup(self) -> str | None:
         """Enqueue the backup for the latest cron slot not yet fired; never one from before first start."""

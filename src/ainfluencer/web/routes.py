@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import time
@@ -54,9 +55,9 @@ class NavItem:
 
 NAV_ITEMS = (
     NavItem("dashboard", "Dashboard", "/dashboard", True),
-    NavItem("characters", "Characters", "/characters", False),
-    NavItem("studio", "Studio", "/studio", False),
-    NavItem("vault", "Vault", "/vault", False),
+    NavItem("characters", "Characters", "/characters", True),
+    NavItem("studio", "Studio", "/studio", True),
+    NavItem("vault", "Vault", "/vault", True),
     NavItem("calendar", "Calendar", "/calendar", False),
     NavItem("inbox", "Inbox", "/inbox", False),
     NavItem("analytics", "Analytics", "/analytics", False),
@@ -405,6 +406,8 @@ def _settings_context(request: Request, session: Session, user: User) -> dict[st
 def build_web_router() -> APIRouter:
     """Every HTML page, the htmx fragments and the /events stream; CSRF guards every form."""
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
+    router.include_router(importlib.import_module("ainfluencer.web.characters").router)  # issue 3: character pages
+    router.include_router(importlib.import_module("ainfluencer.web.vault").router)  # issue 4: vault and studio pages
 
     # -- public --------------------------------------------------------------------------
 
@@ -657,7 +660,7 @@ def build_web_router() -> APIRouter:
         return read_page
 
     for item in NAV_ITEMS:
-        if item.key in COMING_SOON:
+        if item.key in COMING_SOON and not item.ready:
             router.add_api_route(item.href, _coming_soon(item.key), methods=["GET"], response_class=HTMLResponse)
 
     # -- settings --------------------------------------------------------------------------
