@@ -8,38 +8,21 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _app import ARTIFACTS, app_env, free_port, running_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"
 
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian chromium is not installed at /usr/bin/chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Inbox:
@@ -67,7 +50,7 @@ class Inbox:
 def smtp() -> Iterator[tuple[Inbox, int]]:
     """A real SMTP server on localhost."""
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = aiosmtpd_controller.Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port
@@ -79,53 +62,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Inbox, int]) ->
     """`python -m ainfluencer up` in a subprocess, mailing through the local SMTP server."""
     _, smtp_port = smtp
     data_dir = tmp_path_factory.mktemp("ainf-data")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AINF_")}
-    env.update({
-        "AINF_SMTP_HOST": "127.0.0.1",
-        "AINF_SMTP_PORT": str(smtp_port),
-        "AINF_SMTP_SECURITY": "none",
-        "AINF_SMTP_FROM": "AInfluencer <noreply@example.com>",
-        "PYTHONUNBUFFERED": "1",
-    })
-    log_path = data_dir.parent / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ainfluencer", "up", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready in time:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    env = app_env(data_dir, AINF_SMTP_HOST="127.0.0.1", AINF_SMTP_PORT=str(smtp_port), AINF_SMTP_SECURITY="none",
+                  AINF_SMTP_FROM="AInfluencer <noreply@example.com>")
+    with running_app(env, data_dir.parent / "server.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium (no browser download)."""
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_sign_up_verify_sign_in_watch_a_job_create_a_token_sign_out(server: str, smtp: tuple[Inbox, int],
