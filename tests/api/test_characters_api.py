@@ -84,7 +84,7 @@ def test_create_from_template_read_list_update_delete(client, owner_token):
     body = create(client, owner_token, handle="@Mira.Travels", template="travel-photographer")
     assert body["handle"] == "mira.travels" and body["status"] == "active"
     assert body["public_bio"].endswith(DISCLOSURE_LINE) and body["disclosure_enabled"] is True
-    assert body["stats"]["assets"] is None and "Studio" in body["stats"]["not_yet_note"]
+    assert body["stats"]["assets"] == 0 and body["stats"]["published_posts"] == 0
     cid = body["id"]
     got = client.get(f"/api/v1/characters/{cid}", headers=bearer(owner_token)).json()
     assert got["persona"]["traits"] == body["persona"]["traits"]

@@ -311,7 +311,7 @@ def test_stats_come_from_real_rows(runtime, owner):
         assert (st.texts_generated, st.texts_flagged, st.calls) == (3, 1, 3)
         assert st.cost_total_usd == pytest.approx(2.25)
         assert st.cost_month_usd == pytest.approx(0.25) and st.paid_cost_month_usd == pytest.approx(0.25)
-        assert st.assets is None and st.published_posts is None and "Studio" in st.not_yet_note
+        assert (st.assets, st.scheduled_posts, st.published_posts) == (0, 0, 0) and "Analytics" in st.not_yet_note
         assert svc.paid_cost_this_month(s, row) == pytest.approx(0.25)
         by_model = svc.usage_by_model(s, character=row)
         assert by_model[0]["backend"] == "paid" and by_model[0]["calls"] == 2
@@ -729,3 +729,30 @@ def test_pulling_an_ollama_model_is_a_job_with_progress(runtime, owner):
     finally:
         fake.server.shutdown()
         fake.server.server_close()
+
+
+def test_stats_count_vault_assets_and_publications(runtime, owner):
+    from ainfluencer.db.models_media import Asset, AssetKind, AssetSource, ReviewState
+    from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount
+
+    c = _create(runtime, owner, name="Counted", handle="counted")
+    other = _create(runtime, owner, name="Other", handle="other_one")
+    with runtime.db.session() as s:
+        def asset(n: int, **kw: Any) -> Asset:
+            return Asset(character_id=c.id, kind=AssetKind.image, sha256=f"{n:064x}", path=f"x/{n}.png",
+                         mime="image/png", size=1, **kw)
+
+        s.add_all([asset(1), asset(2), asset(3, review_state=ReviewState.archived),
+                   asset(4, source=AssetSource.reference)])
+        account = SocialAccount(character_id=c.id, platform="mastodon", platform_account_id="42")
+        s.add(account)
+        s.flush()
+        for status in (PublicationStatus.planned, PublicationStatus.retry_wait, PublicationStatus.published,
+                       PublicationStatus.cancelled, PublicationStatus.failed):
+            s.add(Publication(character_id=c.id, account_id=account.id, text="hi", scheduled_at=utcnow(),
+                              status=status))
+    with runtime.db.session() as s:
+        stats = svc.stats_for(s, [s.get(Character, c.id), s.get(Character, other.id)])
+    # Archived assets and reference photos are not content; cancelled/failed posts are neither waiting nor out.
+    assert (stats[c.id].assets, stats[c.id].scheduled_posts, stats[c.id].published_posts) == (2, 2, 1)
+    assert (stats[other.id].assets, stats[other.id].scheduled_posts, stats[other.id].published_posts) == (0, 0, 0)

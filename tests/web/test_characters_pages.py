@@ -145,7 +145,7 @@ def test_dashboard_filters_search_sort_pagination_and_views(client, runtime, own
     assert found.count('class="card char-card"') == 1 and "Char 017" in found
     listed = client.get("/characters?view=list&sort=-name").text
     assert "<table" in listed and listed.index("Char 029") < listed.index("Char 000")
-    assert "available when Studio/Publishing land" in listed
+    assert "appear once Analytics lands" in listed
     none = client.get("/characters?q=zzz").text
     assert "No characters match" in none
 
@@ -284,7 +284,7 @@ def test_import_page_and_malformed_files(client, runtime, owner):
 def test_generate_on_the_detail_page(client, runtime, owner):
     (cid,) = make(runtime, owner, 1, template="home-chef")
     page = client.get(f"/characters/{cid}").text
-    assert "Write it" in page and "available when Studio/Publishing land" in page
+    assert "Write it" in page and "appear once Analytics lands" in page
     # characters.js streams from the API; without it the same form posts to the page route below
     form = re.search(r'<form [^>]*id="generate-form"[^>]*>', page)
     assert form is not None

@@ -74,9 +74,9 @@ class CharacterStatsPublic(BaseModel):
     cost_total_usd: float
     cost_month_usd: float
     paid_cost_month_usd: float
-    assets: int | None
-    scheduled_posts: int | None
-    published_posts: int | None
+    assets: int
+    scheduled_posts: int
+    published_posts: int
     not_yet_note: str
 
 

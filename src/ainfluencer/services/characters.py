@@ -53,7 +53,7 @@ CAP_MAX_USD = 100_000.0
 OFFLINE_BACKEND = "offline"
 PAGE_MAX = 200
 BULK_MAX = 500
-NOT_YET = "available when Studio/Publishing land"
+NOT_YET = "Platform figures (followers, reach, engagement) appear once Analytics lands"
 
 SortKey = Literal["name", "-name", "handle", "-handle", "created", "-created", "updated", "-updated", "status"]
 SORTS: dict[str, str] = {
@@ -359,7 +359,7 @@ def month_start(tz_name: str, now: datetime | None = None) -> datetime:
 
 @dataclass
 class CharacterStats:
-    """Figures for one character from real rows; ``None`` means the feature that feeds it is not built yet."""
+    """Figures for one character from real rows (vault assets, publications, texts, model usage)."""
 
     texts_generated: int = 0
     texts_flagged: int = 0
@@ -370,9 +370,9 @@ class CharacterStats:
     cost_total_usd: float = 0.0
     cost_month_usd: float = 0.0
     paid_cost_month_usd: float = 0.0
-    assets: int | None = None
-    scheduled_posts: int | None = None
-    published_posts: int | None = None
+    assets: int = 0
+    scheduled_posts: int = 0
+    published_posts: int = 0
     not_yet_note: str = NOT_YET
 
     def as_dict(self) -> dict[str, Any]:
@@ -411,6 +411,30 @@ def stats_for(
     for cid, n, tin, tout, cost in usage:
         s = out[int(cid or 0)]
         s.calls, s.tokens_in, s.tokens_out, s.cost_total_usd = int(n), int(tin or 0), int(tout or 0), float(cost or 0)
+    from ainfluencer.db.models_media import Asset, AssetSource, ReviewState
+    from ainfluencer.db.models_publishing import Publication, PublicationStatus
+
+    assets = session.execute(
+        select(Asset.character_id, func.count(Asset.id))
+        .where(Asset.character_id.in_(ids), Asset.source != AssetSource.reference,
+               Asset.review_state != ReviewState.archived)
+        .group_by(Asset.character_id)
+    )
+    for cid, n in assets:
+        out[int(cid)].assets = int(n)
+    waiting = [PublicationStatus.planned, PublicationStatus.due, PublicationStatus.sending,
+               PublicationStatus.retry_wait, PublicationStatus.unknown]
+    posts = session.execute(
+        select(Publication.character_id, Publication.status, func.count(Publication.id))
+        .where(Publication.character_id.in_(ids),
+               Publication.status.in_([*waiting, PublicationStatus.published]))
+        .group_by(Publication.character_id, Publication.status)
+    )
+    for cid, status, n in posts:
+        if status == PublicationStatus.published:
+            out[int(cid)].published_posts += int(n)
+        else:
+            out[int(cid)].scheduled_posts += int(n)
     # Month boundaries follow each character's own time zone; group the page by zone.
     by_tz: dict[str, list[int]] = {}
     for c in characters:
