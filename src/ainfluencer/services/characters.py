@@ -421,7 +421,7 @@ def stats_for(
         .group_by(Asset.character_id)
     )
     for cid, n in assets:
-        out[int(cid)].assets = int(n)
+        out[int(cid or 0)].assets = int(n)
     waiting = [PublicationStatus.planned, PublicationStatus.due, PublicationStatus.sending,
                PublicationStatus.retry_wait, PublicationStatus.unknown]
     posts = session.execute(
