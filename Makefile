@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The app with the media studio (face gates, provenance, voice, video); torch/diffusers stay opt-in.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[media]'
 	touch $@
 
 # torch==2.13.0 is the CPU build (a plain `torch` requirement would pull a multi-GB CUDA build).

@@ -37,3 +37,15 @@ def test_security_headers(client):
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_missing_optional_package_is_a_clear_503(app, client):
+    # Simulate a base install without the media extra on a route that needs it.
+    @app.get("/api/v1/_needs_extra")
+    def _needs_extra() -> None:
+        raise ModuleNotFoundError("No module named 'PIL'", name="PIL")
+
+    r = client.get("/api/v1/_needs_extra")
+    assert r.status_code == 503
+    err = r.json()["error"]
+    assert err["code"] == "feature_unavailable" and "'PIL'" in err["message"] and ".[media]" in err["message"]

@@ -95,6 +95,17 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return error_response(request, exc.status_code, code, detail, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(ModuleNotFoundError)
+    async def _missing_extra(request: Request, exc: ModuleNotFoundError) -> Response:
+        # An optional dependency is not installed: say which and how to add it, instead of a 500.
+        log.warning("optional dependency %r missing for %s %s", exc.name, request.method, request.url.path)
+        extra = "diffusers" if exc.name in {"torch", "diffusers", "transformers"} else "media"
+        return error_response(
+            request, 503, "feature_unavailable",
+            f"This feature needs the optional package {exc.name!r}, which is not installed. "
+            f"Install it with: pip install -e '.[{extra}]' (or `make run`, which includes the media extra).",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
