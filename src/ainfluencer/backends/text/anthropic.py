@@ -84,13 +84,8 @@ class AnthropicBackend(HttpTextBackend):
         model = model or self.model
         started = time.perf_counter()
         payload = self._payload(messages, model=model, temperature=temperature, max_tokens=max_tokens, stream=False)
-        try:
+        with self._model_errors(model):
             data = await self._request_json("POST", "/v1/messages", payload=payload)
-        except BackendError as exc:
-            mapped = self._not_found(exc, model)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         if data.get("type") == "error":
             raise self._event_error(data)
         content = data.get("content")
@@ -122,7 +117,7 @@ class AnthropicBackend(HttpTextBackend):
         usage.model = model
         payload = self._payload(messages, model=model, temperature=temperature, max_tokens=max_tokens, stream=True)
         stopped = False
-        try:
+        with self._model_errors(model):
             async with aclosing(self._sse("/v1/messages", payload)) as events:
                 async for event in events:
                     if not event.data.strip():
@@ -153,11 +148,6 @@ class AnthropicBackend(HttpTextBackend):
                     elif kind == "error":
                         raise self._event_error(data)
                     # ping, content_block_start/stop and future event types carry nothing we need
-        except BackendError as exc:
-            mapped = self._not_found(exc, model)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         if not stopped:
             raise self._cut_off()
 

@@ -6,8 +6,8 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from contextlib import aclosing, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Self
 
@@ -392,6 +392,21 @@ class HttpTextBackend(TextBackend):
             raise BackendProtocolError(
                 f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})", backend=self.name
             ) from exc
+
+    def _not_found(self, exc: BackendError, model: str) -> BackendError:
+        """Turn a server's "no such model" answer into ModelMissing; other errors pass through."""
+        return exc
+
+    @contextmanager
+    def _model_errors(self, model: str) -> Iterator[None]:
+        """Re-raise errors inside the block, with "no such model" mapped by :meth:`_not_found`."""
+        try:
+            yield
+        except BackendError as exc:
+            mapped = self._not_found(exc, model)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def _request_json(self, method: str, path: str, *, payload: Any = None) -> Any:
         """Send a request and return the decoded JSON body."""

@@ -61,7 +61,7 @@ class OllamaBackend(HttpTextBackend):
             "options": {"temperature": temperature, "num_predict": max_tokens},
         }
 
-    def _model_missing(self, exc: BackendError, model: str) -> BackendError:
+    def _not_found(self, exc: BackendError, model: str) -> BackendError:
         if isinstance(exc, BackendPermanentError) and exc.status == 404 and "not found" in exc.message.lower():
             return ModelMissing(
                 model, backend=self.name, message=f"model {model!r} is not pulled on this Ollama server; pull it first"
@@ -86,15 +86,10 @@ class OllamaBackend(HttpTextBackend):
         model = model or self.model
         started = time.perf_counter()
         payload = self._payload(messages, model=model, temperature=temperature, max_tokens=max_tokens, stream=False)
-        try:
+        with self._model_errors(model):
             data = await self._request_json("POST", "/api/chat", payload=payload)
-        except BackendError as exc:
-            mapped = self._model_missing(exc, model)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         if "error" in data:
-            raise self._model_missing(self._line_error(data["error"]), model)
+            raise self._not_found(self._line_error(data["error"]), model)
         message = data.get("message")
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
             raise self._protocol("the chat response has no message.content")
@@ -133,7 +128,7 @@ class OllamaBackend(HttpTextBackend):
         usage.model = model
         payload = self._payload(messages, model=model, temperature=temperature, max_tokens=max_tokens, stream=True)
         finished = False
-        try:
+        with self._model_errors(model):
             async with aclosing(self._ndjson("/api/chat", payload)) as lines:
                 async for obj in lines:
                     if "error" in obj:
@@ -149,11 +144,6 @@ class OllamaBackend(HttpTextBackend):
                         usage.finish_reason = obj.get("done_reason")
                         finished = True
                         break
-        except BackendError as exc:
-            mapped = self._model_missing(exc, model)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         if not finished:
             raise self._cut_off()
 

@@ -90,13 +90,8 @@ class OpenAICompatBackend(HttpTextBackend):
         model = model or self.model
         started = time.perf_counter()
         payload = self._payload(messages, model=model, temperature=temperature, max_tokens=max_tokens, stream=False)
-        try:
+        with self._model_errors(model):
             data = await self._request_json("POST", "chat/completions", payload=payload)
-        except BackendError as exc:
-            mapped = self._not_found(exc, model)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         if data.get("error"):
             raise self._body_error(data)
         try:
@@ -131,7 +126,7 @@ class OpenAICompatBackend(HttpTextBackend):
         usage.model = model
         payload = self._payload(messages, model=model, temperature=temperature, max_tokens=max_tokens, stream=True)
         done = False
-        try:
+        with self._model_errors(model):
             async with aclosing(self._sse("chat/completions", payload)) as events:
                 async for event in events:
                     if event.data.strip() == "[DONE]":
@@ -159,11 +154,6 @@ class OpenAICompatBackend(HttpTextBackend):
                             yield delta
                         if choice.get("finish_reason"):
                             usage.finish_reason = choice["finish_reason"]
-        except BackendError as exc:
-            mapped = self._not_found(exc, model)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         # servers that close right after the finishing chunk without "[DONE]" still gave a whole answer
         if not done and usage.finish_reason is None:
             raise self._cut_off()
