@@ -23,6 +23,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
     me,
     ops,
     persona_templates,
+    public_media,
     publications,
     studio,
     text_backends,
@@ -139,6 +140,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
     app.include_router(ops.router)
+    app.include_router(public_media.router)  # /m/{token}: signed media links, outside /api/v1 and CSRF
     app.include_router(build_api_router())
     app.include_router(build_web_router())
 

@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
     trust_proxy_headers: bool = Field(False, description="honour X-Forwarded-* (behind a reverse proxy)")
+    public_media_base_url: str = Field("", description="HTTPS base of signed media links (default: public_url)")
+    public_media_ttl_seconds: int = Field(3600, ge=60, le=604800, description="signed media link lifetime")
+    s3_endpoint_url: str = Field("", description="S3-compatible endpoint (empty: AWS)")
+    s3_bucket: str = Field("", description="S3 bucket for public media (set: used first)")
+    s3_region: str = Field("", description="S3 region (R2: auto)")
+    s3_access_key_id: str = Field("", description="S3 access key id (empty: boto3 default chain)")
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret key (else stored secret)")
+    s3_prefix: str = Field("ainfluencer/media/", description="S3 key prefix for public media")
+    s3_presign_seconds: int = Field(3600, ge=60, le=604800, description="presigned S3 link lifetime")
 
     @field_validator("backup_cron")
     @classmethod

@@ -4,6 +4,12 @@ Tokens map to identities (a user, a Page, an Instagram professional account). Er
 envelope ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`` with HTTP 400,
 as Graph does, so the adapters must decide by ``code``. Containers move IN_PROGRESS -> FINISHED ->
 PUBLISHED; ``media_publish`` on a container twice is an error, and every call is logged.
+
+With ``fetch_media = True`` the fake does what Meta does with ``image_url``/``video_url``: it
+fetches the file (images with one GET; videos with a HEAD and then ``Range`` GETs, as Meta's
+fetcher does) and refuses the container with Graph's "media could not be fetched" error (code
+9004, subcode 2207052) when the URL does not answer with a photo or video. Only 127.0.0.1 URLs
+are fetched; anything else is refused the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from _servers_b import FakeServer, Request, Response, Router
 
 V = "v21.0"
@@ -83,6 +91,9 @@ class FakeGraph:
         self.container_polls = {"image": 0, "video": 2}
         self.container_error = ""
         self.quota_used = 3
+        self.fetch_media = False
+        self.fetch_chunk = 64 * 1024
+        self.fetched: list[dict[str, Any]] = []  # url, bytes, content_type, ranged, requests
         self._ids = itertools.count(1)
         self.server = FakeServer(self._router())
 
@@ -111,6 +122,46 @@ class FakeGraph:
     def expired() -> Response:
         return graph_error(190, "Error validating access token: Session has expired on Tuesday, 01-Jul-25 "
                                 "10:00:00 PDT.", subcode=463)
+
+    def fetch(self, url: str, *, ranged: bool) -> dict[str, Any] | None:
+        """Fetch media like Meta's crawler; None when the URL gives no photo/video."""
+        if urlsplit(url).hostname != "127.0.0.1":
+            return None
+        try:
+            return self._fetch(url, ranged=ranged)
+        except httpx.HTTPError:
+            return None
+
+    def _fetch(self, url: str, *, ranged: bool) -> dict[str, Any] | None:
+        requests = 0
+        with httpx.Client(timeout=10) as client:
+            if ranged:
+                head = client.head(url)
+                requests += 1
+                if head.status_code != 200 or "content-length" not in head.headers:
+                    return None
+                total, data = int(head.headers["content-length"]), b""
+                ctype = head.headers.get("content-type", "")
+                while len(data) < total:
+                    end = min(len(data) + self.fetch_chunk, total) - 1
+                    part = client.get(url, headers={"Range": f"bytes={len(data)}-{end}"})
+                    requests += 1
+                    if part.status_code != 206:
+                        return None
+                    data += part.content
+            else:
+                got = client.get(url)
+                requests += 1
+                if got.status_code != 200:
+                    return None
+                data, ctype = got.content, got.headers.get("content-type", "")
+                if int(got.headers.get("content-length", -1)) != len(data):
+                    return None
+        if not ctype.startswith(("image/", "video/")):
+            return None
+        entry = {"url": url, "bytes": data, "content_type": ctype, "ranged": ranged, "requests": requests}
+        self.fetched.append(entry)
+        return entry
 
     def publish_calls(self) -> list[Request]:
         return self.server.requests("POST", rf"/{V}/\d+/media_publish")
@@ -230,11 +281,19 @@ class FakeGraph:
             if isinstance(who, Response):
                 return who
             since = int(req.query.get("since") or 0)
-            items = [{"id": p["id"], "message": p["message"], "created_time": p["created_time"],
+            every = [{"id": p["id"], "message": p["message"], "created_time": p["created_time"],
                       "permalink_url": f"https://www.facebook.com/{p['id']}"}
                      for p in reversed(list(self.posts.values()))
                      if datetime.strptime(p["created_time"], "%Y-%m-%dT%H:%M:%S%z").timestamp() >= since]
-            return Response(200, {"data": items})
+            # Cursor paging as Graph does it: ``limit`` (default 25, max 100), ``after``, ``paging.next``.
+            size = max(1, min(int(req.query.get("limit") or 25), 100))
+            start = int(req.query.get("after") or 0)
+            body: dict[str, Any] = {"data": every[start : start + size]}
+            if every:
+                body["paging"] = {"cursors": {"before": str(start), "after": str(start + size)}}
+                if start + size < len(every):
+                    body["paging"]["next"] = f"{self.url}/{V}/{page}/posts?after={start + size}&limit={size}"
+            return Response(200, body)
 
         @r.route("GET", rf"/{V}/(?P<page>\d+)/videos")
         def list_videos(req: Request, page: str) -> Response:
@@ -267,6 +326,11 @@ class FakeGraph:
                     c = self.containers.get(child)
                     if c is None or c.status_code != "FINISHED":
                         return graph_error(9007, "Media ID is not available", subcode=2207027, kind="OAuthException")
+            if self.fetch_media:
+                for key in ("image_url", "video_url"):
+                    if fields.get(key) and self.fetch(fields[key], ranged=key == "video_url") is None:
+                        return graph_error(9004, "The media could not be fetched from this uri: "
+                                                 f"{fields[key]}", subcode=2207052, kind="OAuthException")
             cid = self._id()
             polls = self.container_polls["video" if fields.get("video_url") else "image"]
             self.containers[cid] = Container(cid, fields, polls, "IN_PROGRESS" if polls else "FINISHED")

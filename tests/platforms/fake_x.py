@@ -115,13 +115,21 @@ class FakeX:
             if denied := self._auth(req):
                 return denied
             start = req.query.get("start_time")
-            items = [
+            every = [
                 {k: t[k] for k in ("id", "text", "created_at")}
-                for t in sorted(self.tweets.values(), key=lambda t: t["id"], reverse=True)
+                for t in sorted(self.tweets.values(), key=lambda t: int(t["id"]), reverse=True)
                 if not start or t["created_at"] >= start.replace("Z", ".000Z")
             ]
-            return Response(200, {"data": items, "meta": {"result_count": len(items)}} if items
-                            else {"meta": {"result_count": 0}})
+            # As X does: max_results 5..100 (default 10), next_token until the window is exhausted.
+            size = max(5, min(int(req.query.get("max_results") or 10), 100))
+            offset = int(req.query.get("pagination_token") or 0)
+            items = every[offset : offset + size]
+            meta: dict[str, Any] = {"result_count": len(items)}
+            if items:
+                meta.update({"newest_id": items[0]["id"], "oldest_id": items[-1]["id"]})
+            if offset + size < len(every):
+                meta["next_token"] = str(offset + size)
+            return Response(200, {"data": items, "meta": meta} if items else {"meta": meta})
 
         @r.route("POST", "/2/media/upload")
         def upload(req: Request) -> Response:

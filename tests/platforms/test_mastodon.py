@@ -240,6 +240,12 @@ def test_status_length_counts_links_as_23() -> None:
     assert status_length("hi @nova@mastodon.social") == len("hi @nova")
 
 
+def test_status_length_counts_grapheme_clusters_like_the_preview() -> None:
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # five code points, one user-perceived character
+    assert status_length(family * 3) == 3
+    assert status_length("caf\u0065\u0301") == 4  # e + combining acute is one character
+
+
 # -- connect and bot flag -------------------------------------------------------------------------
 
 

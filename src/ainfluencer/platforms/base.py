@@ -13,7 +13,8 @@ Rules every adapter follows
 - ``publish`` receives a ``marker`` (our durable idempotency key for the publication). Adapters
   put it where the platform lets them (client-side ids, idempotency headers, or a hidden field)
   and ``find_published`` uses it (or the returned id) to reconcile a publication whose outcome is
-  unknown after a crash, so nothing is ever blindly re-sent.
+  unknown after a crash, so nothing is ever blindly re-sent. Only an adapter whose listing is
+  complete and current sets ``reconcile_proves_absence``; then None means "not there, re-send".
 - The AI-content label is set wherever the API has one (``Capabilities.supports_ai_label``), and
   the disclosure line stays in profiles/descriptions.
 - Errors map to exactly one of :class:`PlatformAuthError` (reconnect or refresh needed),
@@ -57,6 +58,14 @@ class PlatformTransientError(PlatformError):
 
 class PlatformPermanentError(PlatformError):
     """The request itself is wrong (validation, media rejected, too large): do not retry."""
+
+
+class ReconcileUndecided(PlatformPermanentError):
+    """``find_published`` looked but cannot say either way (listing too long, post not identifiable).
+
+    Raised instead of returning None by adapters with ``reconcile_proves_absence``: the core then
+    leaves the publication for a person rather than re-sending it.
+    """
 
 
 class MediaKind(StrEnum):
@@ -179,6 +188,10 @@ class PlatformAdapter(abc.ABC):
     name: str = ""
     display_name: str = ""
     capabilities: Capabilities
+    #: True when ``find_published`` returning None *proves* the post is not on the network (the
+    #: listing it reads is complete and current back to ``since``), so the core may re-send. Such an
+    #: adapter raises :class:`ReconcileUndecided` (or a transient error) whenever it cannot be sure.
+    reconcile_proves_absence: bool = False
 
     def __init__(self, credentials: Credentials, **transport: Any) -> None:
         """``transport`` injects clients/base URLs so tests can point the SDK at a local server."""

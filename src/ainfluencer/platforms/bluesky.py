@@ -23,6 +23,11 @@ Decisions
 - Reconciliation: ``app.bsky.feed.post`` record keys are TIDs, so a key cannot be derived from the
   marker. ``find_published`` lists the account's own post records (newest first) back to ``since``
   minus two minutes and matches the exact text and the number of images.
+  ``reconcile_proves_absence`` is True: ``com.atproto.repo.listRecords`` reads the account's repo
+  on its own PDS, the authoritative copy that ``createRecord`` writes in the same transaction (no
+  app-view or firehose lag), and the record text is exactly the text we sent. It cannot decide
+  (:class:`ReconcileUndecided`) when the window holds more than ``MAX_SCAN_PAGES`` pages or the
+  text is empty.
 - Media: images only (≤ 1,000,000 bytes each, ≤ 4, lexicon ``app.bsky.embed.images``); video needs
   Bluesky's separate video service and is not offered.
 - Errors: 401/403, ``ExpiredToken``/``InvalidToken``/``AuthenticationRequired`` -> auth; 429
@@ -74,6 +79,7 @@ from ainfluencer.platforms.base import (
     PublishResult,
     PublishState,
     RateLimit,
+    ReconcileUndecided,
 )
 
 log = logging.getLogger(__name__)
@@ -236,6 +242,7 @@ class BlueskyAdapter(PlatformAdapter):
 
     name = "bluesky"
     display_name = "Bluesky"
+    reconcile_proves_absence = True  # listRecords reads the repo on its own PDS
     capabilities = Capabilities(
         # Lexicons app.bsky.feed.post (text: 300 graphemes / 3000 bytes) and app.bsky.embed.images
         # (≤ 4 images, blob maxSize 1,000,000); alt text: the Bluesky app's 2000-character limit.
@@ -422,8 +429,9 @@ class BlueskyAdapter(PlatformAdapter):
             try:
                 return await client.app.bsky.actor.get_profile(models.AppBskyActorGetProfile.Params(actor=_did(client)))
             except RequestErrorBase as exc:
-                if exc.response is not None and exc.response.status_code in (404, 501):
-                    return None  # a PDS without app.bsky: the profile is optional
+                status, _, message = _xrpc_error(exc)
+                if status in (404, 501) or (status == 400 and message.startswith("No service configured")):
+                    return None  # a PDS without app.bsky (no app view configured): the profile is optional
                 raise
 
         me = await self._run("connect", profile)
@@ -494,7 +502,10 @@ class BlueskyAdapter(PlatformAdapter):
 
     async def find_published(self, post: PostRequest, *, since: datetime) -> PublishResult | None:
         """List the account's post records back to ``since`` and match the exact text and image count."""
+        if not post.text.strip():
+            raise ReconcileUndecided("A Bluesky post without text cannot be told apart from others.")
         cutoff = since - CLOCK_SKEW
+        undecided = object()
 
         async def scan(client: AsyncClient) -> Any:
             did = _did(client)
@@ -515,9 +526,12 @@ class BlueskyAdapter(PlatformAdapter):
                 cursor = page.cursor
                 if not cursor or not page.records:
                     return None
-            return None
+            return undecided
 
         found = await self._run("reconcile", scan)
+        if found is undecided:
+            raise ReconcileUndecided(f"More than {MAX_SCAN_PAGES * 100} posts since this one was sent; the "
+                                     "listing was not read to the end.")
         if found is None:
             return None
         did = self.credentials.extra.get("did", "")

@@ -13,6 +13,13 @@
   provenance step adds; the disclosure line stays in the Page's about text.
 - Reconciliation: no idempotency key exists; ``find_published`` reads ``/{page-id}/posts`` (and
   ``/{page-id}/videos`` for video posts) since ``since`` and matches the text.
+  ``reconcile_proves_absence`` is True for text, link and photo posts: the Page's own posts edge
+  lists what the Page published (photo posts included) as soon as the create call returns, and it
+  is paged to the end of the window. Video posts are only *found* this way: a video appears in
+  the Page's lists once Facebook has processed it, so not finding one proves nothing, and
+  ``find_published`` raises :class:`ReconcileUndecided` (a person decides). So does an empty text
+  (nothing to match) and a window longer than ``RECONCILE_MAX_PAGES`` pages. Graph also refuses an
+  identical status message twice in a row (code 506), a second guard against a duplicate.
 - Errors: the Graph error JSON decides (code 190/102 auth; 4/17/32/613/80001+ rate limits with
   ``X-Business-Use-Case-Usage``/``X-App-Usage`` ``estimated_time_to_regain_access`` minutes as
   ``retry_after``; 1/2 or ``is_transient`` transient; 100/368/506 and the rest permanent; 5xx
@@ -46,6 +53,7 @@ from ainfluencer.platforms.base import (
     PublishResult,
     PublishState,
     RateLimit,
+    ReconcileUndecided,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,7 @@ PERMISSION_CODES = frozenset({10, *range(200, 300)})
 RATE_LIMIT_CODES = frozenset({4, 9, 17, 32, 613, *range(80001, 80015)})
 TRANSIENT_CODES = frozenset({-2, -1, 1, 2})
 TRANSIENT_SUBCODES = frozenset({2207027, 2207032, 2207003, 2207001})  # IG: media not ready / retry later
+RECONCILE_MAX_PAGES = 10  # posts edge pages (100 each) read back to ``since`` before giving up
 RATE_LIMIT_DEFAULT_WAIT = 300.0  # Graph counts usage over a rolling hour; used when headers give no estimate
 USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-page-usage", "x-ad-account-usage")
 
@@ -194,8 +203,13 @@ class GraphClient:
                                          platform_message=resp.text[:300], status=resp.status_code)
         return body
 
-    async def paged(self, path: str, *, token: str, params: dict[str, Any], max_pages: int = 5) -> list[dict[str, Any]]:
-        """Items of a Graph edge, following ``paging.cursors.after`` up to ``max_pages``."""
+    async def paged(self, path: str, *, token: str, params: dict[str, Any], max_pages: int = 5,
+                    complete: bool = False) -> list[dict[str, Any]]:
+        """Items of a Graph edge, following ``paging.cursors.after`` up to ``max_pages``.
+
+        With ``complete`` a listing longer than ``max_pages`` raises :class:`ReconcileUndecided`
+        instead of returning a partial list.
+        """
         items: list[dict[str, Any]] = []
         query = dict(params)
         for _ in range(max_pages):
@@ -204,8 +218,11 @@ class GraphClient:
             paging = body.get("paging") or {}
             after = (paging.get("cursors") or {}).get("after")
             if not paging.get("next") or not after:
-                break
+                return items
             query["after"] = after
+        if complete:
+            raise ReconcileUndecided(f"{self.network} listed more than {len(items)} items in the window; the "
+                                     "listing was not read to the end.")
         return items
 
 
@@ -230,6 +247,7 @@ class FacebookPageAdapter(PlatformAdapter):
 
     name = "facebook"
     display_name = "Facebook Page"
+    reconcile_proves_absence = True  # text/photo posts; video posts raise ReconcileUndecided
     GRAPH_VERSION = GRAPH_VERSION
     capabilities = Capabilities(
         max_text_chars=63206,
@@ -430,6 +448,8 @@ class FacebookPageAdapter(PlatformAdapter):
         """Match the post text among the Page's posts (and videos) since ``since``."""
         page, token = self._page_id(), self._token()
         wanted = normalize_text(post.text)
+        if not wanted:
+            raise ReconcileUndecided("A Facebook post without text cannot be told apart from others.")
         is_video = any(m.kind == MediaKind.video for m in post.media)
         if is_video:
             videos = await self.graph.paged(f"{page}/videos", token=token, params={
@@ -438,9 +458,11 @@ class FacebookPageAdapter(PlatformAdapter):
                 if normalize_text(v.get("description", "")) == wanted:
                     return PublishResult(state=PublishState.processing, platform_post_id=str(v["id"]),
                                          detail="found by description; check status", raw=v)
-            return None
+            raise ReconcileUndecided("No video with this description is listed yet, but Facebook lists videos "
+                                     "only after processing them, so that proves nothing.")
         posts = await self.graph.paged(f"{page}/posts", token=token, params={
-            "fields": "id,message,created_time,permalink_url", "since": _ts(since), "limit": 100})
+            "fields": "id,message,created_time,permalink_url", "since": _ts(since), "limit": 100},
+            max_pages=RECONCILE_MAX_PAGES, complete=True)
         for p in posts:
             if normalize_text(p.get("message", "")) == wanted:
                 return PublishResult(state=PublishState.published, platform_post_id=str(p["id"]),

@@ -21,8 +21,11 @@
   15 min, stories video <= 60 s, JPEG images <= 8 MB, 100 API-published posts per 24 h
   (``/{ig-user-id}/content_publishing_limit``, see :meth:`InstagramAdapter.quota_usage`).
 - Reconciliation: no idempotency key; ``find_published`` matches the caption among
-  ``/{ig-user-id}/media`` since ``since``. The API cannot delete feed media, so
-  ``supports_delete`` is False.
+  ``/{ig-user-id}/media`` since ``since``. ``reconcile_proves_absence`` stays False: the media
+  edge can trail a fresh ``media_publish`` (Meta documents no consistency for it), stories and
+  captionless posts cannot be matched, and a finished container may still be published by a
+  ``media_publish`` whose answer was lost, so not finding the caption proves nothing. The API
+  cannot delete feed media, so ``supports_delete`` is False.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ DAILY_PUBLISH_LIMIT = 100
 _HASHTAG_RE = re.compile(r"(?<!\w)#\w+")
 _MENTION_RE = re.compile(r"(?<!\w)@[\w.]+")
 NO_PUBLIC_URL = ("Instagram fetches media from a public URL, and this file has none. Set the public base URL "
-                 "(Settings → Publishing → Public media URL) or configure S3-compatible storage, then retry.")
+                 "(AINF_PUBLIC_MEDIA_BASE_URL: this server's public HTTPS address) or configure S3-compatible "
+                 "storage (AINF_S3_BUCKET and its keys), then retry.")
 
 # Containers being published right now in this process: a second check_status waits its turn.
 _publishing: set[str] = set()
@@ -193,13 +197,14 @@ class InstagramAdapter(PlatformAdapter):
         return "feed"
 
     def validate(self, post: PostRequest) -> str:
-        """Refuse what Instagram would refuse, before any container is created; returns the post type."""
+        """Refuse what Instagram would refuse, before any container is created; returns the post type.
+
+        Public URLs are not required here: the core checks content when a post is planned, and the
+        publishing step attaches the URLs (services/public_media.py) just before :meth:`publish`.
+        """
         kind = self.post_type(post)
         if not post.media:
             raise PlatformPermanentError("An Instagram post needs at least one image or video.")
-        missing = [m.path.name for m in post.media if not m.public_url]
-        if missing:
-            raise PlatformPermanentError(NO_PUBLIC_URL, platform_message=f"no public URL for: {', '.join(missing)}")
         if len(post.text) > MAX_CAPTION_CHARS:
             raise PlatformPermanentError(
                 f"Caption is {len(post.text)} characters; Instagram allows {MAX_CAPTION_CHARS}.")
@@ -234,6 +239,9 @@ class InstagramAdapter(PlatformAdapter):
 
     async def publish(self, post: PostRequest) -> PublishResult:
         """Create the container(s); publish at once when ready, else return ``processing``."""
+        missing = [m.path.name for m in post.media if not m.public_url]
+        if missing:
+            raise PlatformPermanentError(NO_PUBLIC_URL, platform_message=f"no public URL for: {', '.join(missing)}")
         kind = self.validate(post)
         ig = self._ig_user()
         if kind == "carousel":

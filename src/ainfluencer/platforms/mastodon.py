@@ -14,7 +14,13 @@ Decisions
 - Reconciliation: nothing invisible can be attached to a status, so ``find_published`` pages
   through the account's own recent statuses (newest first, back to ``since`` minus two minutes of
   clock skew) and matches the visible text (HTML reduced to text, whitespace folded) and the number
-  of attachments.
+  of attachments. ``reconcile_proves_absence`` is True: ``GET /api/v1/accounts/:id/statuses`` is
+  read from the instance's own database (no search index, no lag), includes the account's
+  unlisted and private statuses, and is paged until a status older than the window. It cannot
+  decide, and says so (:class:`ReconcileUndecided`), when the window holds more than
+  ``MAX_SCAN_PAGES`` pages, when the text is empty (nothing to match) or carries @-mentions (the
+  HTML shows ``@user`` for ``@user@instance``). A re-send also carries the same Idempotency-Key,
+  which the instance honours for about an hour.
 - Media: uploaded with ``media_post`` (alt text as ``description``); while the instance is still
   processing (202 on upload, 206 on ``GET /api/v1/media/:id``, ``url`` null) the adapter polls,
   because attaching unprocessed media fails with 422.
@@ -70,7 +76,9 @@ from ainfluencer.platforms.base import (
     PublishResult,
     PublishState,
     RateLimit,
+    ReconcileUndecided,
 )
+from ainfluencer.writing.platform_rules import graphemes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,16 +90,20 @@ URL_CHARS = 23  # Mastodon counts every link as 23 characters
 VISIBILITIES = frozenset({"public", "unlisted", "private", "direct"})
 CLOCK_SKEW = timedelta(minutes=2)
 MAX_SCAN_PAGES = 10
+_MENTION_RE = re.compile(r"(?<![\w/])@\w")
 
 _URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
 _MENTION_RE = re.compile(r"(?<![\w@])@(\w+)@[\w.-]+\w", re.UNICODE)
 
 
 def status_length(text: str) -> int:
-    """Characters as Mastodon counts them: links are 23, remote mentions count only their username."""
+    """Characters as Mastodon's StatusLengthValidator counts them (grapheme clusters).
+
+    Links count 23 and remote mentions only their username.
+    """
     text = _URL_RE.sub("x" * URL_CHARS, text)
     text = _MENTION_RE.sub(r"@\1", text)
-    return len(text)
+    return len(graphemes(text))
 
 
 class _TextExtractor(HTMLParser):
@@ -228,6 +240,7 @@ class MastodonAdapter(PlatformAdapter):
 
     name = "mastodon"
     display_name = "Mastodon"
+    reconcile_proves_absence = True  # the account's statuses are read from the instance's database
     capabilities = Capabilities(
         # Defaults of a stock Mastodon 4.3+ instance, as /api/v2/instance reports them
         # (configuration.statuses / configuration.media_attachments); instances may differ.
@@ -367,6 +380,11 @@ class MastodonAdapter(PlatformAdapter):
 
     async def find_published(self, post: PostRequest, *, since: datetime) -> PublishResult | None:
         """Page back through the account's own statuses to ``since`` and match text + attachment count."""
+        if not post.text.strip():
+            raise ReconcileUndecided("A Mastodon status without text cannot be told apart from others.")
+        if _MENTION_RE.search(post.text):
+            raise ReconcileUndecided("Mastodon rewrites @-mentions in the visible text, so this status cannot "
+                                     "be matched reliably.")
         client = self._client()
         account_id = self.credentials.extra.get("account_id")
         if not account_id:
@@ -386,7 +404,10 @@ class MastodonAdapter(PlatformAdapter):
                 ):
                     return _result(status, detail="found by text among the account's recent statuses")
             page = await self._call("reconcile", client.fetch_next, page)
-        return None
+        if not page:
+            return None
+        raise ReconcileUndecided(f"More than {MAX_SCAN_PAGES * 40} statuses since the post was sent; the listing "
+                                 "was not read to the end.")
 
     async def delete(self, platform_post_id: str) -> None:
         """Delete the status; one that is already gone counts as deleted."""

@@ -12,7 +12,8 @@ Decisions
 - Reconciliation: the Bot API has no idempotency key and cannot read a channel's history, so a post
   whose outcome is unknown cannot be looked up by our marker. ``find_published`` returns None unless
   the message id is already known (``post.options["platform_post_id"]``). None therefore means
-  "cannot tell" here, not "certainly absent" (see ``Capabilities.notes``).
+  "cannot tell" here, not "certainly absent" (see ``Capabilities.notes``), and
+  ``reconcile_proves_absence`` stays False.
 - Post ids: ``"<chat_id>:<message_id>[,<message_id>...]"`` so ``delete`` removes every message of a
   media group and does not depend on the account's current chat setting.
 - Errors: ``Forbidden``/``InvalidToken``/``ChatMigrated`` -> auth; ``RetryAfter``/``TimedOut``/

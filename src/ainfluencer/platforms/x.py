@@ -19,6 +19,13 @@ Network facts the core plans around
   stays in the profile bio, and the image carries our IPTC/C2PA provenance.
 - No client idempotency key exists either: ``find_published`` reads the account's timeline since
   ``since`` and matches the post text (URLs removed, HTML entities decoded, whitespace folded).
+  ``reconcile_proves_absence`` is True: ``GET /2/users/:id/tweets`` returns the account's own
+  posts (newest first, ``start_time`` bounded, paged with ``next_token``) shortly after they are
+  created, and X itself refuses an identical text a second time ("duplicate content", 403), so
+  a lagging timeline cannot turn into a double post. It cannot decide
+  (:class:`ReconcileUndecided`) when the text is empty or only URLs (nothing left to match) or the
+  window holds more than ``RECONCILE_MAX_PAGES`` pages; a refused read (429, no read access on
+  the API tier) stays an error, so the publication waits for a person rather than being re-sent.
 - Text is limited to 280 *weighted* characters (CJK and emoji count 2, every URL counts 23).
 - Refresh tokens rotate (each is single-use), so this adapter never refreshes on its own: a 401
   raises :class:`PlatformAuthError` and the caller runs :meth:`XAdapter.refresh` and stores the
@@ -61,9 +68,11 @@ from ainfluencer.platforms.base import (
     PublishResult,
     PublishState,
     RateLimit,
+    ReconcileUndecided,
 )
 
 log = logging.getLogger(__name__)
+RECONCILE_MAX_PAGES = 5  # timeline pages (100 posts each) read back to ``since``
 
 T = TypeVar("T")
 
@@ -291,6 +300,7 @@ class XAdapter(PlatformAdapter):
 
     name = "x"
     display_name = "X"
+    reconcile_proves_absence = True  # own timeline, and X refuses duplicate text
     capabilities = Capabilities(
         max_text_chars=MAX_WEIGHTED_CHARS,
         text_counting="x_weighted",
@@ -461,11 +471,13 @@ class XAdapter(PlatformAdapter):
 
     async def find_published(self, post: PostRequest, *, since: datetime) -> PublishResult | None:
         """Look for a post with the same text on the account's timeline since ``since``."""
-        user_id = self.credentials.extra.get("user_id") or (await self.connect()).platform_account_id
         wanted = normalize_text(post.text)
+        if not wanted:
+            raise ReconcileUndecided("This post has no text left to match once links are removed.")
+        user_id = self.credentials.extra.get("user_id") or (await self.connect()).platform_account_id
         start = (since - timedelta(seconds=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         token: str | None = None
-        for _ in range(5):  # at most 500 posts back; a publication is reconciled within minutes
+        for _ in range(RECONCILE_MAX_PAGES):  # a publication is reconciled within minutes of sending
             kwargs: dict[str, Any] = {"start_time": start, "max_results": 100, "user_auth": False,
                                       "tweet_fields": ["created_at"], "exclude": ["retweets"]}
             if token:
@@ -478,8 +490,9 @@ class XAdapter(PlatformAdapter):
                                          url=self._url(tid), detail="found by text", raw=tweet)
             token = ((body or {}).get("meta") or {}).get("next_token")
             if not token:
-                break
-        return None
+                return None
+        raise ReconcileUndecided(f"More than {RECONCILE_MAX_PAGES * 100} posts since this one was sent; the "
+                                 "timeline was not read to the end.")
 
     async def delete(self, platform_post_id: str) -> None:
         """Delete a post; one that is already gone counts as deleted."""

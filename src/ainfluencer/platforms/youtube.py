@@ -22,7 +22,10 @@ Publishing facts
   missing (``options["post_type"] == "short"``). YouTube decides Shorts classification itself.
 - Reconciliation: the marker travels as a tag ``ainf:<marker>`` in ``snippet.tags``;
   ``find_published`` scans the channel's uploads playlist (1 quota unit a page, unlike
-  ``search.list``) and checks the tags with ``videos.list``.
+  ``search.list``) and checks the tags with ``videos.list``. ``reconcile_proves_absence`` stays
+  False: the uploads playlist (and ``search.list``) is known to trail new uploads by minutes or
+  more, and a resumable upload whose last response was lost may still become a video, so not
+  finding the tag proves nothing; a person decides, and a re-upload costs 1,600 quota units.
 - Processing is asynchronous: ``publish`` returns ``processing`` until ``check_status`` sees
   ``uploadStatus == processed``.
 """

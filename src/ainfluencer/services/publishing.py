@@ -89,7 +89,7 @@ from ainfluencer.platforms.base import (
     PublishState,
 )
 from ainfluencer.runtime import Runtime
-from ainfluencer.services import accounts
+from ainfluencer.services import accounts, public_media
 from ainfluencer.services.auth import audit
 
 log = logging.getLogger(__name__)
@@ -862,6 +862,10 @@ def _call_network(runtime: Runtime, claimed: Claimed) -> Outcome:
     before = accounts.fingerprint(claimed.credentials)
     refreshed = False
     try:
+        try:  # networks that fetch media themselves (Instagram) need public URLs: S3 or signed links
+            public_media.attach_public_urls(runtime, adapter, claimed.post.media)
+        except (PlatformTransientError, PlatformPermanentError) as exc:
+            return Outcome("retry" if isinstance(exc, PlatformTransientError) else "permanent", error=exc)
         if accounts.needs_refresh(claimed.credentials):
             try:
                 accounts.run_coro(adapter.refresh())
