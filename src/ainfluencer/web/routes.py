@@ -58,7 +58,7 @@ NAV_ITEMS = (
     NavItem("characters", "Characters", "/characters", True),
     NavItem("studio", "Studio", "/studio", True),
     NavItem("vault", "Vault", "/vault", True),
-    NavItem("calendar", "Calendar", "/calendar", False),
+    NavItem("calendar", "Calendar", "/calendar", True),
     NavItem("inbox", "Inbox", "/inbox", False),
     NavItem("analytics", "Analytics", "/analytics", False),
     NavItem("academy", "Academy", "/academy", False),
@@ -408,6 +408,7 @@ def build_web_router() -> APIRouter:
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
     router.include_router(importlib.import_module("ainfluencer.web.characters").router)  # issue 3: character pages
     router.include_router(importlib.import_module("ainfluencer.web.vault").router)  # issue 4: vault and studio pages
+    router.include_router(importlib.import_module("ainfluencer.web.calendar").router)  # issue 5: calendar
 
     # -- public --------------------------------------------------------------------------
 
