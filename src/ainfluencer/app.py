@@ -18,6 +18,7 @@ from ainfluencer.api.errors import install_error_handlers
 from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accounts, publications, webhooks
     accounts,
     assets,
+    automation,
     calendar,
     characters,
     jobs,
@@ -50,7 +51,7 @@ def build_api_router() -> APIRouter:
     """The /api/v1 router; CSRF applies to cookie-authenticated unsafe calls."""
     api = APIRouter(prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(csrf_protect)])
     for module in (me, tokens, jobs, characters, persona_templates, text_backends, accounts, publications, webhooks,
-                   assets, studio, calendar):
+                   assets, studio, calendar, automation):
         api.include_router(module.router)
     return api
 

@@ -108,6 +108,7 @@ def backup(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"path": str(path), "size": path.stat().st_size, "pruned": [p.name for p in pruned]}
 
 
+from ainfluencer.jobs import automation as _automation_jobs  # noqa: E402,F401  (issue 5: automation rules)
 from ainfluencer.jobs import publish as _publish_jobs  # noqa: E402,F401  (issue 5: publish, reconcile, webhooks)
 from ainfluencer.jobs import studio as _studio_jobs  # noqa: E402,F401  (issue 4: studio.generate_images)
 from ainfluencer.services import writing as _writing_jobs  # noqa: E402,F401  (issue 3: ollama model pull)

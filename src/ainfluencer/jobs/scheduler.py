@@ -183,7 +183,8 @@ class Scheduler:
         summary: dict[str, Any] = {"leader": self.try_lead()}
         if self.is_leader:
             for name, step in (("reaped", self._reap), ("stuck_publications", self._recover_publications),
-                               ("backup", self._periodic_backup), ("redispatched", self._redispatch)):
+                               ("backup", self._periodic_backup), ("automation", self._automation),
+                               ("redispatched", self._redispatch)):
                 try:
                     summary[name] = step()
                 except Exception:
@@ -219,6 +220,12 @@ class Scheduler:
         from ainfluencer.services.publishing import recover_stuck
 
         return recover_stuck(self.runtime)
+
+    def _automation(self) -> dict[str, Any]:
+        """Fire due automation rules (each slot at most once; see services.automation.tick)."""
+        from ainfluencer.services.automation import tick
+
+        return tick(self.runtime, self.now())
 
     def _periodic_backup(self) -> str | None:
         """Enqueue the backup for the latest cron slot not yet fired; never one from before first start."""

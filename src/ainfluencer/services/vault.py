@@ -907,6 +907,10 @@ def set_review_state(
     asset.reviewed_at = utcnow()
     audit(session, "vault.review", user_id=user.id, ip=ip, asset_id=asset.id, state=target.value,
           previous=current.value)
+    if target == ReviewState.approved:
+        from ainfluencer.services.automation import notify_asset_approved  # issue 5: "asset approved" rules
+
+        notify_asset_approved(session, asset)
     return asset
 
 
