@@ -1,5 +1,7 @@
 """Media: a 30 s 1080×1920 short (narration, captions, music, four images) against a bare ffmpeg encode of
-the same timeline in the same run, and Piper's real-time factor."""
+the same timeline in the same run, Piper's real-time factor, face scoring and perceptual hashing per 512 px
+image, and the time our image pipeline (gates, provenance, vault ingest, job and asset rows) adds per image
+on top of an image backend that answers in a fixed time (a local fake Automatic1111 server)."""
 
 from __future__ import annotations
 
@@ -69,6 +71,139 @@ def piper_rtf(folder: Path) -> float:
     return statistics.median(ratios)
 
 
+def _portrait_512() -> object:
+    """A real face photo (skimage's astronaut) at 512×512."""
+    from PIL import Image
+    from skimage import data
+
+    return Image.fromarray(data.astronaut()).resize((512, 512))
+
+
+def face_score_ms(runs: int = 7) -> float:
+    """Median milliseconds to detect, align and embed the face of one 512 px image (models already loaded)."""
+    from ainfluencer.media.quality.face import get_face_scorer
+
+    scorer = get_face_scorer()
+    image = _portrait_512()
+    scorer.embed(image)  # loads the models once, as a running worker has them
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        scorer.embed(image)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def phash_ms(runs: int = 15) -> float:
+    """Median milliseconds for the perceptual hashes (pHash + dHash) of one 512 px image."""
+    from ainfluencer.media.quality.duplicates import hash_image
+
+    image = _portrait_512()
+    hash_image(image)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        hash_image(image)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+FAKE_BACKEND_S = 0.2  # the fake Automatic1111 server takes exactly this long per txt2img call
+
+
+def _fake_a1111() -> tuple[object, int]:
+    """A local HTTP server speaking the few /sdapi/v1 calls a generation makes; txt2img answers in 200 ms."""
+    import base64
+    import io
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import numpy as np
+    from PIL import Image
+
+    counter = {"n": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+            return
+
+        def _send(self, body: dict[str, object]) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.startswith("/sdapi/v1/options"):
+                self._send({"sd_model_checkpoint": "fake-turbo.safetensors [0123456789]"})
+            elif self.path.startswith("/sdapi/v1/progress"):
+                self._send({"progress": 0.5, "state": {"sampling_step": 2, "sampling_steps": 4}})
+            else:
+                self._send({})
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            counter["n"] += 1
+            rng = np.random.default_rng(counter["n"])
+            w, h = int(body.get("width") or 512), int(body.get("height") or 512)
+            pixels = (rng.random((h // 8, w // 8, 3)) * 255).astype("uint8")
+            buf = io.BytesIO()
+            Image.fromarray(pixels).resize((w, h)).save(buf, "PNG")  # distinct per call: no duplicate shortcut
+            time.sleep(FAKE_BACKEND_S)
+            info = json.dumps({"seed": counter["n"], "all_seeds": [counter["n"]], "sd_model_name": "fake-turbo"})
+            self._send({"images": [base64.b64encode(buf.getvalue()).decode()], "info": info})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, int(server.server_address[1])
+
+
+def image_overhead_ms(folder: Path, jobs: int = 6) -> float:
+    """Median job time per 512 px image minus the backend's fixed 200 ms: what our pipeline adds."""
+    from ainfluencer.config import Settings
+    from ainfluencer.db import migrate
+    from ainfluencer.db.models import Character, User
+    from ainfluencer.jobs import runner
+    from ainfluencer.runtime import Runtime
+    from ainfluencer.services import auth, studio
+
+    server, port = _fake_a1111()
+    runtime = Runtime.build(Settings(data_dir=folder / "data"))
+    try:
+        migrate.upgrade(runtime.db)
+        with runtime.db.session() as s:
+            user = auth.create_user(s, email="bench@example.com", password="correct horse battery", owner=True,
+                                    verified=True)
+            character = Character(user_id=user.id, name="Bench", handle="bench", persona={})
+            s.add(character)
+            s.flush()
+            studio.save_backend_config(s, user=user, runtime=runtime, order=["automatic1111"],
+                                       backends={"automatic1111": {"base_url": f"http://127.0.0.1:{port}"}})
+            ids = (user.id, character.id)
+        times = []
+        for i in range(jobs + 1):
+            with runtime.db.session() as s:
+                owner = s.get(User, ids[0])
+                assert owner is not None
+                studio.request_generation(s, user=owner, req=studio.GenerationRequest(
+                    character_id=ids[1], brief=f"bench {i}", width=512, height=512, seed=i))
+            t0 = time.perf_counter()
+            status = runner.run_one(runtime, worker="bench")
+            elapsed = time.perf_counter() - t0
+            if status is None or status.value != "succeeded":
+                raise RuntimeError(f"the bench generation job ended {status}")
+            if i:  # the first job loads the face models
+                times.append(elapsed)
+        return (statistics.median(times) - FAKE_BACKEND_S) * 1000
+    finally:
+        runtime.close()
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+
 def _bare(result, images: list[Path], work: Path, music: Path, out: Path) -> float:  # type: ignore[no-untyped-def]
     """One ffmpeg command, the same filtergraph from raw images, pre-made narration and the same encoder."""
     import subprocess
@@ -103,7 +238,7 @@ def _bare(result, images: list[Path], work: Path, music: Path, out: Path) -> flo
 
 
 def main() -> None:
-    """Emit short30_compose_s, short30_vs_bare_ffmpeg_ratio and piper_rtf."""
+    """Emit short30_compose_s, short30_vs_bare_ffmpeg_ratio, piper_rtf, face_score_ms, phash_ms, image_overhead_ms."""
     from ainfluencer.backends.voice import VoiceSettings
     from ainfluencer.backends.voice.piper import PiperBackend
     from ainfluencer.media.video import Scene, Script, compose
@@ -127,6 +262,9 @@ def main() -> None:
         emit("short30_bare_ffmpeg_s", statistics.median(bare), "s")
         emit("short30_vs_bare_ffmpeg_ratio", statistics.median(ours) / statistics.median(bare), "x")
         emit("piper_rtf", piper_rtf(folder), "x")
+        emit("face_score_ms", face_score_ms(), "ms")
+        emit("phash_ms", phash_ms(), "ms")
+        emit("image_overhead_ms", image_overhead_ms(folder), "ms")
 
 
 if __name__ == "__main__":

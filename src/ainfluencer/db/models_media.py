@@ -234,3 +234,7 @@ class CharacterMediaSettings(Base):
     image_backend: Mapped[str] = mapped_column(String(64), default="")
     image_model: Mapped[str] = mapped_column(String(200), default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # issue 4, voice: the engine and its settings (services.studio_av.VoiceConfig); {} means the defaults.
+    # Voice clips and videos are jobs whose results are vault assets, so they need no table of their own.
+    voice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+

@@ -1,4 +1,4 @@
-"""Studio jobs: image generation for a character, every result ingested into the vault."""
+"""Studio jobs: image generation, voice clips and video composition; every result is ingested into the vault."""
 
 from __future__ import annotations
 
@@ -13,3 +13,19 @@ def generate_images(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     from ainfluencer.services.studio import run_generation
 
     return run_generation(ctx, payload)
+
+
+@handler("studio.voice")
+def voice_clip(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Speak a text with the character's voice and store the clip in the vault."""
+    from ainfluencer.services.studio_av import run_voice
+
+    return run_voice(ctx, payload)
+
+
+@handler("studio.video")
+def video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Compose a video (narration, scenes, captions, music) and store it with its narration in the vault."""
+    from ainfluencer.services.studio_av import run_video
+
+    return run_video(ctx, payload)

@@ -408,6 +408,7 @@ def build_web_router() -> APIRouter:
     router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
     router.include_router(importlib.import_module("ainfluencer.web.characters").router)  # issue 3: character pages
     router.include_router(importlib.import_module("ainfluencer.web.vault").router)  # issue 4: vault and studio pages
+    router.include_router(importlib.import_module("ainfluencer.web.studio_av").router)  # issue 4: voice and video
     router.include_router(importlib.import_module("ainfluencer.web.calendar").router)  # issue 5: calendar
     router.include_router(importlib.import_module("ainfluencer.web.automation").router)  # issue 5: automation rules
 

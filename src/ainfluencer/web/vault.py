@@ -380,6 +380,13 @@ def delete_asset_page(request: Request, asset_id: int, session: SessionDep, user
 
 # ---- studio -------------------------------------------------------------------------------------------------------
 
+NO_BACKEND_HOWTO = (
+    "Candidate faces need an image backend, and none is configured. The owner sets one up in Studio → Image "
+    "backends (/studio#backends): Automatic1111/Forge (base URL such as http://127.0.0.1:7860, started with "
+    "--api), ComfyUI (http://127.0.0.1:8188), diffusers on this machine (pip install 'ainfluencer[diffusers]', "
+    "then `ainfluencer models pull`) or OpenAI Images (an API key). Then generate the faces again."
+)
+
 
 def _backends_context(session: Session, request: Request) -> dict[str, Any]:
     from ainfluencer.backends.image.registry import IMAGE_BACKENDS, capabilities
@@ -518,6 +525,10 @@ def create_studio_generation(
             seed=_int(_text(form, "seed"), "seed"), negative_prompt=_text(form, "negative_prompt"),
             backend=_text(form, "backend"), model=_text(form, "model"),
         )
+        if req.purpose == "faces" and not (req.backend or studio.backend_config(session)["order"]
+                                           or studio.media_settings(session, characters_svc.get_character(
+                                               session, character_id, user=user)).image_backend):
+            raise InvalidInput(NO_BACKEND_HOWTO, field="backend")
         job = studio.request_generation(session, user=user, req=req, ip=client_ip(request))
     except AppError as exc:
         return _fail(session, back, exc)
