@@ -21,6 +21,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
     automation,
     calendar,
     characters,
+    compose,
     jobs,
     me,
     ops,
@@ -52,7 +53,7 @@ def build_api_router() -> APIRouter:
     """The /api/v1 router; CSRF applies to cookie-authenticated unsafe calls."""
     api = APIRouter(prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(csrf_protect)])
     for module in (me, tokens, jobs, characters, persona_templates, text_backends, accounts, publications, webhooks,
-                   assets, studio, studio_av, calendar, automation):
+                   assets, studio, studio_av, calendar, automation, compose):
         api.include_router(module.router)
     return api
 

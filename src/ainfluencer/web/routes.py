@@ -411,6 +411,7 @@ def build_web_router() -> APIRouter:
     router.include_router(importlib.import_module("ainfluencer.web.studio_av").router)  # issue 4: voice and video
     router.include_router(importlib.import_module("ainfluencer.web.calendar").router)  # issue 5: calendar
     router.include_router(importlib.import_module("ainfluencer.web.automation").router)  # issue 5: automation rules
+    router.include_router(importlib.import_module("ainfluencer.web.publishing").router)  # issue 5: accounts, compose
 
     # -- public --------------------------------------------------------------------------
 
