@@ -9,7 +9,7 @@ that do not apply).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,8 @@ from ainfluencer.db.models_automation import AutomationRule
 from ainfluencer.errors import AppError, InvalidInput
 from ainfluencer.services import automation as svc
 from ainfluencer.services import characters as characters_svc
+from ainfluencer.web.forms import Form
+from ainfluencer.web.forms import form_text as _text
 from ainfluencer.web.routes import CurrentUser, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -34,19 +36,6 @@ DONE = {"created": "Rule saved.", "saved": "Rule saved.", "enabled": "Rule enabl
         "deleted": "Rule deleted.", "queued": "Run queued; it shows here when the worker has run it."}
 OUTCOME_BADGES = {"ok": "ok", "succeeded": "ok", "planned": "accent", "waiting": "warn", "skipped": "warn",
                   "partial": "warn", "failed": "failed", "queued": "queued", "running": "running"}
-
-
-async def form_data(request: Request) -> FormData:
-    """The submitted form (parsed once; the CSRF check reads the same cached copy)."""
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(form_data)]
-
-
-def _text(form: FormData, name: str, default: str = "") -> str:
-    value = form.get(name, default)
-    return value if isinstance(value, str) else default
 
 
 def _with(url: str, **params: Any) -> str:

@@ -10,7 +10,7 @@ the card goes back. Every action also works as a plain form without JavaScript.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -29,6 +29,8 @@ from ainfluencer.errors import AppError, InvalidInput
 from ainfluencer.services import accounts, publishing
 from ainfluencer.services import calendar as cal
 from ainfluencer.services import characters as characters_svc
+from ainfluencer.web.forms import Form, done_notice
+from ainfluencer.web.forms import form_text as _text
 from ainfluencer.web.routes import CurrentUser, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -40,19 +42,6 @@ DONE = {
     "slot_toggled": "Posting slot updated.", "settings": "Account calendar settings saved.",
     "bulk": "Scheduled {n} publication{s}.",
 }
-
-
-async def form_data(request: Request) -> FormData:
-    """The submitted form (parsed once; the CSRF check reads the same cached copy)."""
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(form_data)]
-
-
-def _text(form: FormData, name: str, default: str = "") -> str:
-    value = form.get(name, default)
-    return value if isinstance(value, str) else default
 
 
 def _ints(values: list[Any], field: str) -> list[int]:
@@ -90,14 +79,7 @@ def _with(url: str, **params: Any) -> str:
 
 
 def _notice(request: Request) -> str:
-    template = DONE.get(request.query_params.get("done", ""))
-    if not template:
-        return ""
-    try:
-        n = int(request.query_params.get("n", "1"))
-    except ValueError:
-        n = 1
-    return template.format(n=n, s="" if n == 1 else "s")
+    return done_notice(request, DONE)
 
 
 def calendar_url(params: dict[str, Any], **changes: Any) -> str:

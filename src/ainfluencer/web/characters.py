@@ -25,6 +25,8 @@ from ainfluencer.errors import AppError, InvalidInput
 from ainfluencer.services import characters as svc
 from ainfluencer.services import writing
 from ainfluencer.services.characters import InvalidFields
+from ainfluencer.web.forms import Form, done_notice
+from ainfluencer.web.forms import form_text as _text
 from ainfluencer.web.routes import CurrentUser, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -45,19 +47,6 @@ _SPLIT_SHORT = re.compile(r"[\n,]+")
 
 
 # ---- form helpers -----------------------------------------------------------------------------------------
-
-
-async def form_data(request: Request) -> FormData:
-    """The submitted form (parsed once; the CSRF check reads the same cached copy)."""
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(form_data)]
-
-
-def _text(form: FormData, name: str, default: str = "") -> str:
-    value = form.get(name, default)
-    return value if isinstance(value, str) else default
 
 
 def _lines(value: str) -> list[str]:
@@ -206,15 +195,7 @@ def _choices(session: Session) -> dict[str, Any]:
 
 
 def _notice(request: Request) -> str:
-    key = request.query_params.get("done", "")
-    template = DONE_MESSAGES.get(key)
-    if not template:
-        return ""
-    try:
-        n = int(request.query_params.get("n", "1"))
-    except ValueError:
-        n = 1
-    return template.format(n=n, s="" if n == 1 else "s")
+    return done_notice(request, DONE_MESSAGES)
 
 
 def _character(session: Session, character_id: int, user: User) -> Character:

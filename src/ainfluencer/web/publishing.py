@@ -10,7 +10,7 @@ next step needs them, e.g. the bot token while picking a Telegram chat).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,7 @@ from ainfluencer.db.models_publishing import AccountStatus, PublicationStatus, S
 from ainfluencer.errors import AppError, InvalidInput
 from ainfluencer.services import accounts, compose, oauth, publishing
 from ainfluencer.services import characters as characters_svc
+from ainfluencer.web.forms import Form, done_notice
 from ainfluencer.web.routes import CurrentUser, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -56,14 +57,6 @@ ACCOUNT_BADGES = {"healthy": "ok", "needs_reconnect": "warn", "error": "down", "
 
 
 # ---- helpers ------------------------------------------------------------------------------------------
-
-
-async def form_data(request: Request) -> FormData:
-    """The submitted form (parsed once; the CSRF check reads the same cached copy)."""
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(form_data)]
 
 
 def _text(form: FormData, name: str, default: str = "") -> str:
@@ -98,14 +91,7 @@ def _with(url: str, **params: Any) -> str:
 
 
 def _notice(request: Request) -> str:
-    template = DONE.get(request.query_params.get("done", ""))
-    if not template:
-        return ""
-    try:
-        n = int(request.query_params.get("n", "1"))
-    except ValueError:
-        n = 1
-    return template.format(n=n, s="" if n == 1 else "s")
+    return done_notice(request, DONE)
 
 
 def _zone(user: User) -> ZoneInfo:

@@ -23,8 +23,10 @@ from ainfluencer.db.models_media import Asset, AssetKind
 from ainfluencer.errors import AppError, NotFound
 from ainfluencer.services import characters as characters_svc
 from ainfluencer.services import studio_av, vault
+from ainfluencer.web.forms import Form
+from ainfluencer.web.forms import form_text as _text
 from ainfluencer.web.routes import CurrentUser, redirect, render
-from ainfluencer.web.vault import Form, _fail, _float, _helpers, _int, _text, _with
+from ainfluencer.web.vault import _fail, _float, _helpers, _int, _with
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 

@@ -11,7 +11,7 @@ Every form works without JavaScript.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -35,6 +35,8 @@ from ainfluencer.db.models_media import (
 from ainfluencer.errors import AppError, InvalidInput, NotFound
 from ainfluencer.services import characters as characters_svc
 from ainfluencer.services import studio, vault
+from ainfluencer.web.forms import Form, done_notice
+from ainfluencer.web.forms import form_text as _text
 from ainfluencer.web.routes import CurrentUser, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -64,19 +66,6 @@ DONE = {
 # ---- helpers ------------------------------------------------------------------------------------------------
 
 
-async def form_data(request: Request) -> FormData:
-    """The submitted form (parsed once; the CSRF check reads the same cached copy)."""
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(form_data)]
-
-
-def _text(form: FormData, name: str, default: str = "") -> str:
-    value = form.get(name, default)
-    return value if isinstance(value, str) else default
-
-
 def _int(value: str, field: str) -> int | None:
     value = (value or "").strip()
     if not value:
@@ -97,14 +86,7 @@ def _float(value: str, field: str) -> float | None:
 
 
 def _notice(request: Request) -> str:
-    template = DONE.get(request.query_params.get("done", ""))
-    if not template:
-        return ""
-    try:
-        n = int(request.query_params.get("n", "1"))
-    except ValueError:
-        n = 1
-    return template.format(n=n, s="" if n == 1 else "s")
+    return done_notice(request, DONE)
 
 
 def _safe_back(value: str, default: str) -> str:
