@@ -1,4 +1,5 @@
-"""Shared by the browser tests: run the real app in a subprocess, and Debian's Chromium settings."""
+"""Shared by the browser tests: run the real app in a subprocess, Debian's Chromium settings, and the steps every
+browser test takes (open a page that records CSP refusals and script errors, sign in)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,6 +38,49 @@ def app_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def cli(env: dict[str, str], *args: str) -> None:
     """Run `python -m ainfluencer ARGS` to completion (setup steps such as `user create`)."""
     subprocess.run([sys.executable, "-m", "ainfluencer", *args], env=env, check=True, capture_output=True)
+
+
+def owner_env(data_dir: Path, email: str, password: str, *, provenance: bool = False) -> dict[str, str]:
+    """``app_env(data_dir)`` after `db upgrade` and `user create --owner` (and `provenance init` if asked)."""
+    env = app_env(data_dir)
+    cli(env, "db", "upgrade")
+    cli(env, "user", "create", "--email", email, "--password", password, "--owner")
+    if provenance:
+        cli(env, "provenance", "init")
+    return env
+
+
+@contextmanager
+def browser_page(browser: Any, *, width: int = 1400, height: int = 1000,
+                 failure_screenshot: str | None = None) -> Iterator[tuple[Any, list[str]]]:
+    """A page in a fresh context (15 s default timeout); yields it with a list that collects every console
+    message about the Content Security Policy and every uncaught page error. On an exception the page is saved
+    to ``ARTIFACTS / failure_screenshot`` (when named) and the exception goes on; the context is always closed."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        yield page, problems
+    except Exception:
+        if failure_screenshot:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / failure_screenshot), full_page=True)
+        raise
+    finally:
+        context.close()
+
+
+def sign_in(page: Any, base: str, email: str, password: str, next_path: str, *, landed: str | None = None) -> None:
+    """Sign in through /login?next=NEXT_PATH and wait for the page it leads to: the URL glob ``landed``, by default
+    ``**NEXT_PATH`` (name ``landed`` when NEXT_PATH is URL-encoded)."""
+    page.goto(f"{base}/login?next={next_path}")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.locator("form.form button[type=submit]").click()
+    page.wait_for_url(landed or f"**{next_path}")
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _app import ARTIFACTS, app_env, cli, running_app
+from _app import browser_page, owner_env, running_app, sign_in
 from sqlalchemy import func, select
 
 from ainfluencer.config import Settings
@@ -51,9 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """An owner made through the CLI and a character in Europe/Berlin with an Instagram account row (the template
     posts there; the account has no credentials and nothing in this test contacts the network)."""
     data_dir = tmp_path_factory.mktemp("ainf-automation")
-    env = app_env(data_dir)
-    cli(env, "db", "upgrade")
-    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--owner")
+    env = owner_env(data_dir, EMAIL, PASSWORD)
     rt = Runtime.build(Settings(data_dir=data_dir))
     try:
         with rt.db.session() as s:
@@ -79,19 +77,9 @@ def _api_rule(page: Any, base: str, rule_id: int) -> dict[str, Any]:
 
 
 def test_template_rule_dry_run_and_toggle(server: Setup, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
     base = server.base
-    try:
-        page.goto(base + "/login?next=/automation")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.locator("form.form button[type=submit]").click()
-        page.wait_for_url("**/automation")
+    with browser_page(browser, failure_screenshot="automation-browser.png") as (page, problems):
+        sign_in(page, base, EMAIL, PASSWORD, "/automation")
         page.get_by_role("heading", name="Automation rules", exact=True).wait_for()
         assert "No rules yet." in page.locator(".card.empty").inner_text()
 
@@ -170,9 +158,3 @@ def test_template_rule_dry_run_and_toggle(server: Setup, browser: Any) -> None:
         # Nothing ran on the way: toggling and dry-running write no run, job or publication.
         assert _counts(server.data_dir) == {"runs": 0, "jobs": 0, "publications": 0}
         assert problems == [], problems
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "automation-browser.png"), full_page=True)
-        raise
-    finally:
-        context.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _app import ARTIFACTS, app_env, cli, running_app
+from _app import browser_page, owner_env, running_app, sign_in
 
 from ainfluencer.config import Settings
 from ainfluencer.db.models import Character, User
@@ -53,9 +53,7 @@ def _scheduled(data_dir: Path, publication_id: int) -> datetime:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """An owner, a character with a Telegram channel account and two planned posts in a week two weeks ahead."""
     data_dir = tmp_path_factory.mktemp("ainf-calendar")
-    env = app_env(data_dir)
-    cli(env, "db", "upgrade")
-    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--owner")
+    env = owner_env(data_dir, EMAIL, PASSWORD)
     today = datetime.now(UTC).date()
     monday = today - timedelta(days=today.weekday()) + timedelta(days=14)
     rt = Runtime.build(Settings(data_dir=data_dir))
@@ -87,20 +85,11 @@ def _settled(page: Any, publication_id: int) -> None:
 
 
 def test_drag_to_another_day_then_a_refused_drop_then_schedule_anyway(server: Setup, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
     tuesday, wednesday = server.monday + timedelta(days=1), server.monday + timedelta(days=2)
     card = f"#pub-{server.moving}"
-    try:
-        page.goto(server.base + f"/login?next=/calendar?view=week%26date={server.monday.isoformat()}")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.locator("form.form button[type=submit]").click()
-        page.wait_for_url("**/calendar?view=week*")
+    with browser_page(browser, width=1500, failure_screenshot="calendar-browser.png") as (page, problems):
+        sign_in(page, server.base, EMAIL, PASSWORD, f"/calendar?view=week%26date={server.monday.isoformat()}",
+                landed="**/calendar?view=week*")
         page.locator(f'.cal-day[data-date="{server.monday.isoformat()}"] {card}').wait_for()
 
         # 1. Drag Monday's card to Tuesday: the row moves one day, same time.
@@ -131,9 +120,3 @@ def test_drag_to_another_day_then_a_refused_drop_then_schedule_anyway(server: Se
         assert page.locator(f'.cal-day[data-date="{wednesday.isoformat()}"] {card}.has-conflict').count() == 1
         assert page.locator(f"#pub-{server.fixed}.has-conflict").count() == 1
         assert problems == []
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "calendar-browser.png"), full_page=True)
-        raise
-    finally:
-        context.close()

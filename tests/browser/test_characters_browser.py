@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _app import ARTIFACTS, app_env, cli, running_app
+from _app import ARTIFACTS, browser_page, owner_env, running_app, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -21,26 +21,14 @@ PASSWORD = "correct horse battery"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m ainfluencer up` in a subprocess with an owner account made through the CLI."""
     data_dir = tmp_path_factory.mktemp("ainf-chars")
-    env = app_env(data_dir)
-    cli(env, "db", "upgrade")
-    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--owner")
+    env = owner_env(data_dir, EMAIL, PASSWORD)
     with running_app(env, data_dir.parent / "chars-server.log") as base:
         yield base
 
 
 def test_create_from_template_sliders_preview_save_search_bulk_pause(server: str, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(server + "/login?next=/characters")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.locator("form.form button[type=submit]").click()
-        page.wait_for_url("**/characters")
+    with browser_page(browser) as (page, problems):
+        sign_in(page, server, EMAIL, PASSWORD, "/characters")
         page.get_by_role("heading", name="Characters", exact=True).wait_for()
 
         # A second character, so that the search has something to leave out.
@@ -112,26 +100,14 @@ def test_create_from_template_sliders_preview_save_search_bulk_pause(server: str
         assert page.locator(".char-card").count() == 1
         page.screenshot(path=str(ARTIFACTS / "characters-paused.png"), full_page=True)
         assert not problems, problems
-    finally:
-        context.close()
 
 
 def test_writing_streams_into_the_character_page_without_reload(server: str, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
     streamed: list[str] = []
-    page.on("response", lambda r: streamed.append(r.headers.get("content-type", "")) if r.url.endswith(
-        "/generate/stream") else None)
-    try:
-        page.goto(server + "/login?next=/characters/new?template=home-chef")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.locator("form.form button[type=submit]").click()
-        page.wait_for_url("**/characters/new?template=home-chef")
+    with browser_page(browser) as (page, problems):
+        page.on("response", lambda r: streamed.append(r.headers.get("content-type", "")) if r.url.endswith(
+            "/generate/stream") else None)
+        sign_in(page, server, EMAIL, PASSWORD, "/characters/new?template=home-chef")
         page.fill("#f-name", "Stream Chef")
         page.fill("#f-handle", "stream.chef")
         page.locator("#save-button").click()
@@ -163,5 +139,3 @@ def test_writing_streams_into_the_character_page_without_reload(server: str, bro
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "character-writing.png"), full_page=True)
         assert not problems, problems
-    finally:
-        context.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _app import ARTIFACTS, app_env, free_port, running_app
+from _app import ARTIFACTS, app_env, browser_page, free_port, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -71,13 +71,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Inbox, int]) ->
 def test_sign_up_verify_sign_in_watch_a_job_create_a_token_sign_out(server: str, smtp: tuple[Inbox, int],
                                                                     browser: Any) -> None:
     inbox, _ = smtp
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
+    with browser_page(browser, width=1280, height=900) as (page, problems):
         # Landing page → sign-up.
         page.goto(server + "/")
         assert "AInfluencer" in page.title()
@@ -147,8 +141,6 @@ def test_sign_up_verify_sign_in_watch_a_job_create_a_token_sign_out(server: str,
         page.goto(server + "/dashboard")
         page.wait_for_url("**/login?next=%2Fdashboard")
         assert not problems, problems
-    finally:
-        context.close()
 
 
 def test_landing_page_fits_a_phone(server: str, browser: Any) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _app import ARTIFACTS, app_env, cli, running_app
+from _app import browser_page, owner_env, running_app, sign_in
 
 from ainfluencer.config import Settings
 from ainfluencer.db.models import Character, User
@@ -77,10 +77,7 @@ def _runtime(data_dir: Path) -> Runtime:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     """An owner (CLI), a character and four approved images of it ingested into the vault."""
     data_dir = tmp_path_factory.mktemp("ainf-studio-av")
-    env = app_env(data_dir)
-    cli(env, "db", "upgrade")
-    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--owner")
-    cli(env, "provenance", "init")
+    env = owner_env(data_dir, EMAIL, PASSWORD, provenance=True)
     rt = _runtime(data_dir)
     try:
         with rt.db.session() as s:
@@ -104,29 +101,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         yield Setup(base=base, data_dir=data_dir, character_id=character_id, image_ids=image_ids)
 
 
-def _page(browser: Any) -> tuple[Any, Any, list[str]]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    return context, page, problems
-
-
-def _sign_in(page: Any, base: str, path: str) -> None:
-    page.goto(f"{base}/login?next={path}")
-    page.fill("#email", EMAIL)
-    page.fill("#password", PASSWORD)
-    page.locator("form.form button[type=submit]").click()
-    page.wait_for_url(f"**{path}")
-
-
 def test_voice_settings_persist_after_reload(server: Setup, browser: Any) -> None:
-    context, page, problems = _page(browser)
     path = f"/studio/{server.character_id}/voice"
-    try:
-        _sign_in(page, server.base, path)
+    with browser_page(browser, failure_screenshot="studio-av-voice.png") as (page, problems):
+        sign_in(page, server.base, EMAIL, PASSWORD, path)
         page.locator("#v-engine").select_option("piper")
         page.fill("#v-speed", "1.1")
         page.get_by_role("button", name="Save voice").click()
@@ -152,19 +130,12 @@ def test_voice_settings_persist_after_reload(server: Setup, browser: Any) -> Non
         finally:
             rt.close()
         assert problems == [], problems
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "studio-av-voice.png"), full_page=True)
-        raise
-    finally:
-        context.close()
 
 
 def test_short_video_progress_then_asset_link(server: Setup, browser: Any) -> None:
-    context, page, problems = _page(browser)
     path = f"/studio/{server.character_id}/video"
-    try:
-        _sign_in(page, server.base, path)
+    with browser_page(browser, failure_screenshot="studio-av-video.png") as (page, problems):
+        sign_in(page, server.base, EMAIL, PASSWORD, path)
         # the four approved images are chosen by default, in the page's order
         boxes = page.locator("input[name=image_ids]")
         chosen = [int(v) for v in boxes.evaluate_all("els => els.filter(e => e.checked).map(e => e.value)")]
@@ -221,9 +192,3 @@ def test_short_video_progress_then_asset_link(server: Setup, browser: Any) -> No
         page.wait_for_url(f"**/vault/assets/{video_id}")
         assert page.locator("video").count() >= 1
         assert problems == [], problems
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "studio-av-video.png"), full_page=True)
-        raise
-    finally:
-        context.close()

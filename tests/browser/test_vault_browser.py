@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _app import ARTIFACTS, app_env, cli, running_app
+from _app import browser_page, owner_env, running_app, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -34,27 +34,14 @@ def _png(seed: int) -> bytes:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m ainfluencer up` in a subprocess with an owner account made through the CLI."""
     data_dir = tmp_path_factory.mktemp("ainf-vault")
-    env = app_env(data_dir)
-    cli(env, "db", "upgrade")
-    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--owner")
-    cli(env, "provenance", "init")
+    env = owner_env(data_dir, EMAIL, PASSWORD, provenance=True)
     with running_app(env, data_dir.parent / "vault-server.log") as base:
         yield base
 
 
 def test_upload_review_with_keyboard_and_filter_approved(server: str, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(server + "/login?next=/vault")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.locator("form.form button[type=submit]").click()
-        page.wait_for_url("**/vault")
+    with browser_page(browser, failure_screenshot="vault-failure.png") as (page, problems):
+        sign_in(page, server, EMAIL, PASSWORD, "/vault")
         page.get_by_role("heading", name="Vault", exact=True).wait_for()
 
         # Upload two images at once (the upload panel is open while the vault is empty).
@@ -107,9 +94,3 @@ def test_upload_review_with_keyboard_and_filter_approved(server: str, browser: A
         page.locator(".detail-media").wait_for()
         assert page.locator(".badge-provenance").first.is_visible()
         assert problems == [], problems
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "vault-failure.png"), full_page=True)
-        raise
-    finally:
-        context.close()

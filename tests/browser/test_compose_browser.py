@@ -4,19 +4,17 @@ script or style may be refused by the CSP on the way."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from _app import browser_page, owner_env, running_app, sign_in
 
-BROWSER_TESTS = Path(__file__).parent.parent / "browser"
-if str(BROWSER_TESTS) not in sys.path:
-    sys.path.insert(0, str(BROWSER_TESTS))
-
-from _app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, app_env, cli, running_app  # noqa: E402
+from ainfluencer.config import Settings
+from ainfluencer.db.models import Character, User
+from ainfluencer.db.models_publishing import SocialAccount
+from ainfluencer.runtime import Runtime
 
 pytestmark = pytest.mark.browser
 
@@ -26,29 +24,10 @@ YEAR = datetime.now(UTC).year + 1
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One Chromium for this module (Debian's, through Playwright)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """The app with an owner, a character and an X account row (no network: the post is scheduled ahead)."""
-    from ainfluencer.config import Settings
-    from ainfluencer.db.models import Character, User
-    from ainfluencer.db.models_publishing import SocialAccount
-    from ainfluencer.runtime import Runtime
-
     data_dir = tmp_path_factory.mktemp("ainf-compose")
-    env = app_env(data_dir)
-    cli(env, "db", "upgrade")
-    cli(env, "user", "create", "--email", EMAIL, "--password", PASSWORD, "--owner")
+    env = owner_env(data_dir, EMAIL, PASSWORD)
     runtime = Runtime.build(Settings(data_dir=data_dir))
     try:
         with runtime.db.session() as s:
@@ -65,20 +44,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
         yield base, character_id
 
 
-def test_live_preview_and_scheduling(server: tuple[str, int], chromium: Any) -> None:
+def test_live_preview_and_scheduling(server: tuple[str, int], browser: Any) -> None:
     base, character_id = server
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    try:
-        page.goto(f"{base}/login?next=/compose?character={character_id}")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.locator("form.form button[type=submit]").click()
-        page.wait_for_url(f"**/compose?character={character_id}")
+    with browser_page(browser, failure_screenshot="publishing-ui-compose.png") as (page, problems):
+        sign_in(page, base, EMAIL, PASSWORD, f"/compose?character={character_id}")
 
         page.locator("input[name=account_ids]").check()
         page.fill("#c-text", "x" * 290)
@@ -105,9 +74,3 @@ def test_live_preview_and_scheduling(server: tuple[str, int], chromium: Any) -> 
         page.wait_for_url("**/publications/*")
         assert "Planned" in page.locator("#pub-status").inner_text()
         assert problems == [], problems
-    except Exception:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "publishing-ui-compose.png"), full_page=True)
-        raise
-    finally:
-        context.close()
