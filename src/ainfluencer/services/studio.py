@@ -45,7 +45,7 @@ from ainfluencer.db.models_media import (
 )
 from ainfluencer.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ainfluencer.jobs import queue
-from ainfluencer.services import vault
+from ainfluencer.services import backend_settings, vault
 from ainfluencer.services.auth import audit
 from ainfluencer.services.characters import get_character
 
@@ -404,33 +404,16 @@ def save_backend_config(
     clean_backends: dict[str, dict[str, Any]] = {}
     for name, options in backends.items():
         backend_class(name)
-        clean: dict[str, Any] = {}
-        for key, limit in _OPTION_KEYS.items():
-            value = str((options or {}).get(key) or "").strip()
-            if len(value) > limit:
-                raise InvalidInput(f"{name}.{key} may be at most {limit} characters.", field=f"{name}.{key}")
-            if key == "base_url" and value and not value.startswith(("http://", "https://")):
-                raise InvalidInput(f"{name}: the base URL must start with http:// or https://.",
-                                   field=f"{name}.base_url")
-            if value:
-                clean[key] = value
-        clean_backends[name] = clean
+        clean_backends[name] = dict(backend_settings.clean_options(name, options, _OPTION_KEYS))
     clean_order: list[str] = []
     for name in order:
         backend_class(name)
         if name not in clean_order:
             clean_order.append(name)
             clean_backends.setdefault(name, {})
-    row = session.get(AppSetting, BACKENDS_SETTING)
     config: dict[str, Any] = {"order": clean_order, "backends": clean_backends}
-    if row is None:
-        session.add(AppSetting(key=BACKENDS_SETTING, value=config, updated_by=user.id))
-    else:
-        row.value, row.updated_by = config, user.id
-    for name, key in (api_keys or {}).items():
-        backend_class(name)
-        if key.strip():
-            runtime.secrets.put(session, owner_kind=SECRET_KIND, owner_id=0, name=name, value=key.strip())
+    backend_settings.put_setting(session, key=BACKENDS_SETTING, value=config, user=user)
+    backend_settings.put_api_keys(session, runtime, owner_kind=SECRET_KIND, api_keys=api_keys, check=backend_class)
     session.flush()
     audit(session, "studio.image_backends", user_id=user.id, ip=ip, order=clean_order)
     return config

@@ -39,7 +39,7 @@ from ainfluencer.db.models import AppSetting, Character, Job, JobStatus, User
 from ainfluencer.db.models_media import Asset, AssetKind, AssetSource, CharacterMediaSettings, ReviewState
 from ainfluencer.errors import AppError, InvalidInput, NotFound, PermissionDenied
 from ainfluencer.jobs import queue
-from ainfluencer.services import vault
+from ainfluencer.services import backend_settings, vault
 from ainfluencer.services.auth import audit
 from ainfluencer.services.characters import get_character
 
@@ -218,26 +218,10 @@ def save_voice_backends(
     clean: dict[str, dict[str, Any]] = voice_backend_options(session)
     for name, values in options.items():
         backend_class(name)
-        entry: dict[str, Any] = {}
-        for key, limit in _OPTION_KEYS.items():
-            value = str((values or {}).get(key) or "").strip()
-            if len(value) > limit:
-                raise InvalidInput(f"{name}.{key} may be at most {limit} characters.", field=f"{name}.{key}")
-            if key == "base_url" and value and not value.startswith(("http://", "https://")):
-                raise InvalidInput(f"{name}: the base URL must start with http:// or https://.",
-                                   field=f"{name}.base_url")
-            if value:
-                entry[key] = value
-        clean[name] = entry
-    row = session.get(AppSetting, VOICE_BACKENDS_SETTING)
-    if row is None:
-        session.add(AppSetting(key=VOICE_BACKENDS_SETTING, value=clean, updated_by=user.id))
-    else:
-        row.value, row.updated_by = clean, user.id
-    for name, key in (api_keys or {}).items():
-        backend_class(name)
-        if key.strip():
-            runtime.secrets.put(session, owner_kind=VOICE_SECRET_KIND, owner_id=0, name=name, value=key.strip())
+        clean[name] = dict(backend_settings.clean_options(name, values, _OPTION_KEYS))
+    backend_settings.put_setting(session, key=VOICE_BACKENDS_SETTING, value=clean, user=user)
+    backend_settings.put_api_keys(session, runtime, owner_kind=VOICE_SECRET_KIND, api_keys=api_keys,
+                                  check=backend_class)
     session.flush()
     audit(session, "studio.voice_backends", user_id=user.id, ip=ip, engines=sorted(clean))
     return clean
