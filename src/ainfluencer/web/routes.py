@@ -61,7 +61,7 @@ NAV_ITEMS = (
     NavItem("calendar", "Calendar", "/calendar", True),
     NavItem("inbox", "Inbox", "/inbox", False),
     NavItem("analytics", "Analytics", "/analytics", False),
-    NavItem("academy", "Academy", "/academy", False),
+    NavItem("academy", "Academy", "/academy", True),
     NavItem("settings", "Settings", "/settings", True),
 )
 
