@@ -108,7 +108,8 @@ def test_team_lessons_owner_only_validated_and_in_the_catalogue(runtime: Runtime
         with pytest.raises(PermissionDenied):
             svc.create_team_lesson(s, user=member, spec=_spec())
         for bad, field in [(_spec(title=" "), "title"), (_spec(body=""), "body"), (_spec(level="expert"), "level"),
-                           (_spec(minutes=0), "minutes"), (_spec(do_it_now_href="https://evil.test/"), "do_it_now_href"),
+                           (_spec(minutes=0), "minutes"),
+                           (_spec(do_it_now_href="https://evil.test/"), "do_it_now_href"),
                            (_spec(do_it_now_href="", do_it_now_label="Go"), "do_it_now_href"),
                            (_spec(quiz={"question": "Which?", "options": ["a"], "correct": 0,
                                         "explanation": "only one option"}), "quiz.options"),

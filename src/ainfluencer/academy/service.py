@@ -21,8 +21,8 @@ from ainfluencer.academy.content import (
     Lesson,
     Level,
     Quiz,
-    builtin_catalog,
     body_text,
+    builtin_catalog,
 )
 from ainfluencer.academy.models import LessonProgress, TeamLesson
 from ainfluencer.db.models import User, utcnow
