@@ -202,8 +202,16 @@ def _snippet(text: str, terms: Sequence[str], fallback: str) -> str:
     if not positions:
         return fallback
     start = max(0, min(positions) - SNIPPET_CHARS // 3)
-    piece = text[start:start + SNIPPET_CHARS].strip()
-    return ("…" if start else "") + piece + ("…" if start + SNIPPET_CHARS < len(text) else "")
+    end = min(len(text), start + SNIPPET_CHARS)
+    # Cut at spaces so the snippet starts and ends with whole words.
+    if start:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < min(positions) else start
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start else end
+    piece = text[start:end].strip()
+    return ("…" if start else "") + piece + ("…" if end < len(text) else "")
 
 
 def search(session: Session, query: str, *, limit: int = 30) -> list[SearchHit]:
