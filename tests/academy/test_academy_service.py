@@ -142,3 +142,29 @@ def test_team_lessons_owner_only_validated_and_in_the_catalogue(runtime: Runtime
         assert svc.progress_map(s, user=member) == {}
         assert s.scalar(select(TeamLesson)) is None
         assert "team" not in [c.slug for c in svc.catalog(s)]
+
+
+def test_migration_downgrades_and_upgrades_again(tmp_path: Any) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    from ainfluencer.db import migrate
+    from ainfluencer.db.engine import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'academy.db'}")
+    try:
+        migrate.upgrade(db)
+        assert {"academy_progress", "academy_team_lessons"} <= set(inspect(db.engine).get_table_names())
+        cfg = migrate.alembic_config(db.url)
+        # whatever 0011 follows once branches are merged and re-chained
+        before = ScriptDirectory.from_config(cfg).get_revision("0011").down_revision
+        with db.engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, str(before))
+        names = set(inspect(db.engine).get_table_names())
+        assert not {"academy_progress", "academy_team_lessons"} & names and "users" in names
+        migrate.upgrade(db)
+        assert "academy_progress" in inspect(db.engine).get_table_names()
+    finally:
+        db.dispose()
