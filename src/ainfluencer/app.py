@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from ainfluencer import __version__
+from ainfluencer.academy.routes import router as academy_router
 from ainfluencer.api.errors import install_error_handlers
 from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accounts, publications, webhooks
     accounts,
@@ -146,6 +147,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(public_media.router)  # /m/{token}: signed media links, outside /api/v1 and CSRF
     app.include_router(build_api_router())
+    app.include_router(academy_router)  # /api/v1/academy and /academy pages
     app.include_router(build_web_router())
 
     @app.get("/docs", include_in_schema=False)

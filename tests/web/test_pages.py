@@ -24,7 +24,7 @@ from ainfluencer.services import auth
 PASSWORD = "correct horse battery"
 SHELL_PAGES = ["/dashboard", "/characters", "/studio", "/vault", "/calendar", "/inbox", "/analytics",
                "/academy", "/settings"]
-COMING_SOON = ["/inbox", "/analytics", "/academy"]
+COMING_SOON = ["/inbox", "/analytics"]
 PUBLIC_PAGES = ["/", "/signup", "/login", "/forgot-password"]
 
 

@@ -61,7 +61,7 @@ NAV_ITEMS = (
     NavItem("calendar", "Calendar", "/calendar", True),
     NavItem("inbox", "Inbox", "/inbox", False),
     NavItem("analytics", "Analytics", "/analytics", False),
-    NavItem("academy", "Academy", "/academy", False),
+    NavItem("academy", "Academy", "/academy", True),
     NavItem("settings", "Settings", "/settings", True),
 )
 
@@ -134,12 +134,13 @@ COMING_SOON: dict[str, dict[str, Any]] = {
     },
     "academy": {
         "title": "Academy",
-        "lead": "Short guides for running virtual characters well and within the rules.",
+        "lead": "Short lessons for running virtual characters well and within the rules, each with a quiz and a "
+                "link to the page where you do it.",
         "points": [
-            "Designing a character and writing its persona.",
-            "Connecting each network through its official API.",
-            "Disclosure, platform AI-content labels and AI-transparency law.",
-            "Running your own models; backups; splitting into web, worker and scheduler roles.",
+            "From a template to a first approved post; consistent faces and what the face score means.",
+            "Voice and video; publishing on each network through its official API.",
+            "Disclosure, platform AI-content labels and AI-transparency law (not legal advice).",
+            "Analytics and a weekly routine, running an agency, and lessons the owner writes for the team.",
         ],
     },
 }
