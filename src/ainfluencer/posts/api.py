@@ -124,6 +124,14 @@ def update_post(post_id: int, body: PostUpdate, request: Request, principal: Wri
     return post_detail(session, post)
 
 
+@router.post("/{post_id}/comments", response_model=PostCommentPublic, status_code=status.HTTP_201_CREATED)
+def create_post_comment(post_id: int, body: PostCommentCreate, principal: Writer,
+                        session: SessionDep) -> PostCommentPublic:
+    """Comment on a post."""
+    post = svc.get_post(session, post_id, user=principal.user)
+    return PostCommentPublic.model_validate(svc.add_comment(session, user=principal.user, post=post, body=body.body))
+
+
 @router.post("/{post_id}/{action}", response_model=PostDetail)
 def create_post_action(post_id: int, action: Action, request: Request, principal: Writer, session: SessionDep,
                        runtime: RuntimeDep, body: PostAction | None = None) -> PostDetail:
@@ -136,11 +144,3 @@ def create_post_action(post_id: int, action: Action, request: Request, principal
     else:
         svc.transition(session, user=principal.user, post=post, action=action, note=note, ip=client_ip(request))
     return post_detail(session, post)
-
-
-@router.post("/{post_id}/comments", response_model=PostCommentPublic, status_code=status.HTTP_201_CREATED)
-def create_post_comment(post_id: int, body: PostCommentCreate, principal: Writer,
-                        session: SessionDep) -> PostCommentPublic:
-    """Comment on a post."""
-    post = svc.get_post(session, post_id, user=principal.user)
-    return PostCommentPublic.model_validate(svc.add_comment(session, user=principal.user, post=post, body=body.body))

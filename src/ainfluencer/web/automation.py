@@ -127,7 +127,7 @@ def _render_form(request: Request, session: Session, user: User, *, form: dict[s
         errors[_error_field(error)] = error.message
         errors.setdefault("_form", error.message)
     runs = svc.list_runs(session, user=user, rule_id=rule.id, limit=20)[0] if rule is not None else []
-    ctx = {"active": "calendar", "form": form, "rule": rule, "errors": errors, "characters": _characters(session, user),
+    ctx = {"active": "rules", "form": form, "rule": rule, "errors": errors, "characters": _characters(session, user),
            "runs": runs, "notice": DONE.get(request.query_params.get("done", ""), ""),
            "error": request.query_params.get("error", ""), **_helpers()}
     return render(request, "automation/rule.html", ctx, user=user, status_code=422 if error else 200)
@@ -138,7 +138,7 @@ def read_automation(request: Request, session: SessionDep, user: CurrentUser) ->
     """Rules with their enabled toggle, next run and last outcome; templates to start from."""
     rules = svc.list_rules(session, user=user)
     chars = _characters(session, user)
-    ctx = {"active": "calendar", "rules": rules, "last": svc.last_runs(session, [r.id for r in rules]),
+    ctx = {"active": "rules", "rules": rules, "last": svc.last_runs(session, [r.id for r in rules]),
            "character_names": {c.id: c.name for c in chars}, "characters": chars, "describe": svc.describe_trigger,
            "notice": DONE.get(request.query_params.get("done", ""), ""), "error": request.query_params.get("error", ""),
            **_helpers()}
@@ -219,7 +219,7 @@ def dry_run_rule(request: Request, rule_id: int, session: SessionDep, user: Curr
     rule = svc.get_rule(session, rule_id, user=user)
     plan = svc.dry_run(session, get_runtime(request), user=user, rule=rule)
     session.rollback()
-    ctx = {"active": "calendar", "rule": rule, "plan": plan, **_helpers()}
+    ctx = {"active": "rules", "rule": rule, "plan": plan, **_helpers()}
     return render(request, "automation/plan.html", ctx, user=user)
 
 
@@ -238,7 +238,7 @@ def read_run(request: Request, run_id: int, session: SessionDep, user: CurrentUs
     run = svc.get_run(session, run_id, user=user)
     rule = svc.get_rule(session, run.rule_id, user=user)
     created = {k: v for k, v in (run.created_ids or {}).items() if k != "items" and v}
-    ctx = {"active": "calendar", "run": run, "rule": rule, "created": created,
+    ctx = {"active": "rules", "run": run, "rule": rule, "created": created,
            "notice": DONE.get(request.query_params.get("done", ""), "") if run.status.value == "queued" else "",
            **_helpers()}
     return render(request, "automation/run.html", ctx, user=user)
