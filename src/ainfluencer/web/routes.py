@@ -173,6 +173,12 @@ def linkify(text: str) -> Markup:
     return Markup("").join(out)
 
 
+def _kind_label(platform: str, kind: str) -> str:
+    from ainfluencer.services.writing import kind_label
+
+    return kind_label(platform, kind)
+
+
 def template_globals(runtime: Runtime) -> dict[str, Any]:
     """Values every template can read: app name, version, navigation, formatting helpers."""
     return {
@@ -182,6 +188,7 @@ def template_globals(runtime: Runtime) -> dict[str, Any]:
         "coming_soon": COMING_SOON,
         "fmt_time": fmt_time,
         "linkify": linkify,
+        "kind_label": _kind_label,
         "embedded_mail": not runtime.settings.smtp_enabled,
     }
 
