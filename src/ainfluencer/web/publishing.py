@@ -29,6 +29,7 @@ from ainfluencer.errors import AppError, InvalidInput
 from ainfluencer.services import accounts, compose, oauth, publishing
 from ainfluencer.services import characters as characters_svc
 from ainfluencer.web.forms import Form, done_notice
+from ainfluencer.writing import platform_rules
 from ainfluencer.web.routes import CurrentUser, redirect, render
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
@@ -450,7 +451,12 @@ def _compose_context(request: Request, session: Session, user: User, character_i
     assets = compose.approved_assets(session, user=user, character_id=character_id) if character else []
     status = compose.public_media_status(runtime.settings)
     tz = (draft.timezone if draft else "") or user.timezone or "UTC"
+    # "Write with <character>" writes for a network the persona writer knows (its text rules); a network
+    # without rules (a test or custom adapter) is written for as the first known one it picks.
+    writing_platforms = {p: _platform_name(p) for p in platform_rules.PLATFORM_RULES}
+    write_default = next((p for p in platforms if p in writing_platforms), next(iter(writing_platforms)))
     return {
+        "writing_platforms": writing_platforms, "write_default": write_default,
         "active": "compose", "characters": chars, "character": character, "accounts": usable,
         "platforms": platforms, "assets": assets, "draft": draft or compose.Draft(account_ids=[]),
         "preview": preview, "public_media": status, "timezone": tz, "post": None,

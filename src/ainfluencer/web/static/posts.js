@@ -26,6 +26,12 @@
     field.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
+  function platformOf(button) {
+    var from = button.getAttribute("data-write-platform-from");
+    var select = from && document.getElementById(from);
+    return select ? select.value : button.getAttribute("data-write-platform");
+  }
+
   function write(button) {
     var panel = button.closest("form").querySelector(".writer");
     var field = document.getElementById(button.getAttribute("data-write-into"));
@@ -61,7 +67,7 @@
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "Accept": "text/event-stream",
                  "X-CSRF-Token": token ? token.value : "" },
-      body: JSON.stringify({ platform: button.getAttribute("data-write-platform"),
+      body: JSON.stringify({ platform: platformOf(button),
                              brief: brief ? brief.value : "" })
     }).then(function (response) {
       if (!response.ok) {
@@ -92,7 +98,7 @@
   }
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest && event.target.closest("button[data-write-platform]");
+    var button = event.target.closest && event.target.closest("button[data-write-platform], button[data-write-platform-from]");
     if (!button) return;
     event.preventDefault();
     write(button);
