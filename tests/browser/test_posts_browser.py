@@ -34,7 +34,7 @@ pytestmark = pytest.mark.browser
 EMAIL = "creator@example.com"
 PASSWORD = "correct horse battery"
 LAUNCHER = [str(Path(__file__).with_name("posts_app_main.py"))]
-PAGES = ["/dashboard", "/compose?character={cid}", "/review", "/posts", "/posts/{pid}", "/publications",
+PAGES = ["/dashboard", "/compose?character={cid}", "/posts", "/posts/{pid}", "/publications",
          "/calendar", "/characters", "/accounts", "/automation", "/settings/operations"]
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
@@ -109,6 +109,11 @@ def test_template_character_to_published_post(world: dict[str, Any], browser: An
         page.wait_for_url("**/review")
         card = page.locator(f"#post-{post_id}")
         assert "FakeNet" in card.inner_text() and "ready" in card.inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for size, (width, height) in SIZES.items():  # the queue with a post in it, for a person to look at
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=str(ARTIFACTS / f"page-review-{size}.png"), full_page=True)
+        page.set_viewport_size({"width": 1440, "height": 900})
         page.keyboard.press("j")
         page.keyboard.press("a")
         page.wait_for_url("**/review?notice=*")
@@ -145,7 +150,7 @@ def _photograph_pages(browser: Any, base: str, character_id: int, post_id: int) 
             for path in PAGES:
                 url = path.format(cid=character_id, pid=post_id)
                 page.goto(base + url)
-                page.wait_for_load_state("networkidle") if "dashboard" not in url else page.wait_for_timeout(300)
+                page.wait_for_load_state("load")
                 name = url.strip("/").split("?")[0].replace("/", "-") or "home"
                 page.screenshot(path=str(ARTIFACTS / f"page-{name}-{size}.png"), full_page=True)
             assert problems == [], problems

@@ -847,7 +847,7 @@ def _targets(ctx: _Ctx, step: dict[str, Any]) -> tuple[list[SocialAccount], list
         if (ids or platforms) and account.id not in ids and account.platform not in platforms:
             continue
         if account.status == AccountStatus.disconnected:
-            notes.append(f"@{account.handle or account.id} ({account.platform}) is disconnected")
+            notes.append(f"@{(account.handle or str(account.id)).lstrip('@')} ({account.platform}) is disconnected")
             continue
         chosen.append(account)
     return chosen, notes
@@ -1015,7 +1015,7 @@ def _step_post(ctx: _Ctx, index: int, step: dict[str, Any]) -> dict[str, Any]:
     made = 0
     failed = 0
     for account in targets:
-        handle = f"@{account.handle or account.id} ({account.platform})"
+        handle = f"@{(account.handle or str(account.id)).lstrip('@')} ({account.platform})"
         if action == "schedule":
             from ainfluencer.services import calendar
 
