@@ -179,6 +179,12 @@ def _kind_label(platform: str, kind: str) -> str:
     return kind_label(platform, kind)
 
 
+def _feed_style(platform: str) -> Any:
+    from ainfluencer.posts.preview_style import feed_style
+
+    return feed_style(platform)
+
+
 def template_globals(runtime: Runtime) -> dict[str, Any]:
     """Values every template can read: app name, version, navigation, formatting helpers."""
     return {
@@ -189,6 +195,7 @@ def template_globals(runtime: Runtime) -> dict[str, Any]:
         "fmt_time": fmt_time,
         "linkify": linkify,
         "kind_label": _kind_label,
+        "feed_style": _feed_style,
         "embedded_mail": not runtime.settings.smtp_enabled,
     }
 
