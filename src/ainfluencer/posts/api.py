@@ -110,8 +110,10 @@ def read_post(post_id: int, principal: Reader, session: SessionDep) -> PostDetai
 @router.patch("/{post_id}", response_model=PostDetail)
 def update_post(post_id: int, body: PostUpdate, request: Request, principal: Writer, session: SessionDep,
                 runtime: RuntimeDep) -> PostDetail:
-    """Edit a post that is not scheduled yet; an approved post goes back to review when
-    ``AINF_POSTS_REVIEW_AFTER_EDIT`` is on (the default)."""
+    """Edit a post that is not scheduled yet.
+
+    An approved post goes back to review when ``AINF_POSTS_REVIEW_AFTER_EDIT`` is on (the default).
+    """
     post = svc.get_post(session, post_id, user=principal.user)
     data = svc.PostInput(
         text=body.text, title=body.title, first_comment=body.first_comment, variants=_variants(body.variants),
@@ -135,8 +137,10 @@ def create_post_comment(post_id: int, body: PostCommentCreate, principal: Writer
 @router.post("/{post_id}/{action}", response_model=PostDetail)
 def create_post_action(post_id: int, action: Action, request: Request, principal: Writer, session: SessionDep,
                        runtime: RuntimeDep, body: PostAction | None = None) -> PostDetail:
-    """A review step (submit, approve, request_changes, reject, reopen) or ``schedule``, which creates the
-    publications of an approved post through the publishing service (all accounts or none)."""
+    """A review step (submit, approve, request_changes, reject, reopen) or ``schedule``.
+
+    ``schedule`` creates the publications of an approved post through the publishing service (all accounts or none).
+    """
     post = svc.get_post(session, post_id, user=principal.user)
     note = body.note if body else ""
     if action == "schedule":

@@ -1,5 +1,7 @@
-"""Post pages: the Review page, the posts list, one post with its history and comments, and the form
-endpoints Compose and the writing results post to. Thin: every change goes through ``posts.service``."""
+"""Post pages: the Review page, the posts list, one post with its history and comments, form endpoints.
+
+Compose and the writing results post to these forms. Thin: every change goes through ``posts.service``.
+"""
 
 from __future__ import annotations
 

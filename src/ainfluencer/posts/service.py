@@ -302,8 +302,11 @@ def create_post(session: Session, *, user: User, character_id: int, data: PostIn
 
 def update_post(session: Session, *, user: User, post: Post, data: PostInput, review_after_edit: bool = True,
                 ip: str = "") -> Post:
-    """Edit a post that is not scheduled yet. An approved post that changes goes back to review when
-    ``review_after_edit`` (the ``posts_review_after_edit`` setting) is on."""
+    """Edit a post that is not scheduled yet.
+
+    An approved post that changes goes back to review when ``review_after_edit`` (the
+    ``posts_review_after_edit`` setting) is on.
+    """
     if post.status not in EDITABLE:
         raise Conflict(f"Post {post.id} is {STATUS_LABELS[post.status.value].lower()}; it can no longer be edited.")
     character = accounts.get_character(session, post.character_id, user=user)

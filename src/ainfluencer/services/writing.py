@@ -109,8 +109,11 @@ _KIND_WORDS = {
     "thread": "thread", "reply": "reply",
 }
 def kind_label(platform: str, kind: str) -> str:
-    """What a person calls a text of ``kind`` on ``platform``: the writer's default kind shows as the network's
-    own word ("tweet" is only how the writer shapes a short text; on X, Bluesky and Mastodon it is a "post")."""
+    """What a person calls a text of ``kind`` on ``platform``.
+
+    The writer's default kind shows as the network's own word ("tweet" is only how the writer shapes a
+    short text; on X, Bluesky and Mastodon it is a "post").
+    """
     default_writer, platform_kind = _PLATFORM_DEFAULT_KIND.get(platform, ("", None))
     if kind == default_writer and platform_kind:
         return platform_kind

@@ -29,8 +29,8 @@ from ainfluencer.errors import AppError, InvalidInput
 from ainfluencer.services import accounts, compose, oauth, publishing
 from ainfluencer.services import characters as characters_svc
 from ainfluencer.web.forms import Form, done_notice
-from ainfluencer.writing import platform_rules
 from ainfluencer.web.routes import CurrentUser, redirect, render
+from ainfluencer.writing import platform_rules
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 

@@ -400,8 +400,10 @@ def sse_frame(event: str, data: str) -> str:
 
 
 async def job_events(request: Request, runtime: Runtime, templates: Jinja2Templates) -> AsyncIterator[str]:
-    """Push the jobs panel whenever a job changes and the creator's dashboard whenever a post or publication
-    changes; a comment line every 15 s keeps proxies from closing the stream."""
+    """Push the jobs panel when a job changes and the creator's dashboard when a post or publication changes.
+
+    A comment line every 15 s keeps proxies from closing the stream.
+    """
     raw_session = request.cookies.get(SESSION_COOKIE)
     user_id = await run_in_threadpool(_session_user_id, runtime, raw_session)
     last: tuple[Any, ...] | None = None
@@ -689,8 +691,10 @@ def build_web_router() -> APIRouter:
 
     @router.get("/events")
     async def read_events(request: Request) -> StreamingResponse:
-        """Server-sent events: ``jobs`` carries the jobs panel HTML whenever a job changes, ``dashboard`` the
-        creator's dashboard whenever a post or publication changes."""
+        """Server-sent events: ``jobs`` (the jobs panel) and ``dashboard`` (the creator's dashboard).
+
+        Each is sent again whenever a job, or a post or publication, changes.
+        """
         runtime = get_runtime(request)
         if not await run_in_threadpool(_session_alive, runtime, request.cookies.get(SESSION_COOKIE)):
             raise AuthRequired("Sign in to follow live updates.")
