@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from ainfluencer.api.deps import SessionDep, client_ip, get_runtime
-from ainfluencer.characters.persona import DISCLOSURE_LINE, TRAIT_NAMES, Persona, trait_guidance, trait_level
+from ainfluencer.characters.persona import (
+    DISCLOSURE_LINE,
+    TRAIT_NAMES,
+    Persona,
+    trait_guidance,
+    trait_guides,
+    trait_level,
+)
 from ainfluencer.csrf import csrf_protect
 from ainfluencer.db.models import Character, User
 from ainfluencer.errors import AppError, InvalidInput
@@ -156,7 +163,7 @@ def _trait_rows(form: dict[str, str]) -> list[dict[str, Any]]:
         except ValueError:
             value = 0.5
         rows.append({"name": name, "value": f"{value:.2f}", "level": trait_level(value),
-                     "guidance": trait_guidance(name, value)})
+                     "guidance": trait_guidance(name, value), "guides": trait_guides(name)})
     return rows
 
 

@@ -22,7 +22,13 @@
     if (output) output.textContent = value.toFixed(2);
     var hint = document.getElementById(slider.id + "-hint");
     var level = hint && hint.querySelector(".trait-level");
-    if (level) level.textContent = levelOf(value);
+    var word = levelOf(value);
+    if (level) level.textContent = word;
+    // The behaviour follows the level word (the same bands as the server's trait_guidance).
+    var guidance = hint && hint.querySelector(".trait-guidance");
+    var band = word === "very low" || word === "low" ? "low" : word === "moderate" ? "mid" : "high";
+    var text = slider.getAttribute("data-guide-" + band);
+    if (guidance && text) guidance.textContent = text;
   });
 
   // <select data-autosubmit> submits its form when changed (the form also has a submit button).
