@@ -154,6 +154,12 @@ def _strip_field_prefix(message: str) -> str:
     return re.sub(r"^[a-z_.0-9]+(?: \(line \d+\))?: ", "", message)
 
 
+def _faces(session: Session, character_ids: list[int]) -> dict[int, int]:
+    from ainfluencer.posts.dashboard import avatars
+
+    return avatars(session, character_ids)
+
+
 def _trait_rows(form: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for name in TRAIT_NAMES:
@@ -242,6 +248,7 @@ def read_characters(request: Request, session: SessionDep, user: CurrentUser) ->
     window = range(max(1, page.page - 2), min(page.pages, page.page + 2) + 1)
     ctx = {
         "active": "characters", "page": page, "stats": svc.stats_for(session, page.items), "view": view,
+        "faces": _faces(session, [c.id for c in page.items]),
         "status": status, "sort": sort, "q": search, "sorts": svc.SORTS, "tabs": STATUS_TABS,
         "params": params, "list_url": _list_url, "window": window, "notice": _notice(request),
         "public_bio": svc.public_bio, "not_yet": svc.NOT_YET,
