@@ -35,7 +35,8 @@ EMAIL = "creator@example.com"
 PASSWORD = "correct horse battery"
 LAUNCHER = [str(Path(__file__).with_name("posts_app_main.py"))]
 PAGES = ["/dashboard", "/compose?character={cid}", "/posts", "/posts/{pid}", "/publications",
-         "/calendar", "/characters", "/accounts", "/automation", "/settings/operations"]
+         "/calendar", "/characters", "/characters/{cid}", "/accounts", "/automation",
+         "/automation/new?character_id={cid}", "/settings/operations"]
 SIZES = {"desktop": (1440, 900), "phone": (390, 844)}
 
 

@@ -446,7 +446,7 @@ RULE_TEMPLATES: dict[str, RuleTemplate] = {t.key: t for t in (
     RuleTemplate(
         "weekday_x_0900", "Weekday X post at 09:00",
         "Monday to Friday at 09:00: writes a tip in the character's voice for X. Under the default policy the text "
-        "waits as a draft for a person; choose 'auto-approve' to let the rule post it.",
+        "waits on the Review page for a person; choose 'auto-approve' to let the rule post it.",
         "cron", {"expression": "0 9 * * 1-5"},
         [{"action": "generate", "content": "caption", "template": "tip", "platform": "x"},
          {"action": "review"}, {"action": "publish", "platforms": ["x"]}]),

@@ -168,7 +168,7 @@ def builder_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _builder_choices() -> dict[str, Any]:
-    from ainfluencer.platforms.registry import platform_names
+    from ainfluencer.platforms.registry import adapter_class, platform_names
     from ainfluencer.services import writing
     from ainfluencer.services.studio import STYLE_CATEGORIES
     from ainfluencer.writing import platform_rules
@@ -176,7 +176,8 @@ def _builder_choices() -> dict[str, Any]:
 
     return {"step_actions": STEP_ACTIONS, "content_templates": list(writing.CONTENT_TEMPLATES),
             "caption_platforms": list(platform_rules.PLATFORM_RULES), "caption_styles": list(STYLES),
-            "image_styles": list(STYLE_CATEGORIES), "post_platforms": platform_names(), "max_steps": svc.MAX_STEPS}
+            "image_styles": list(STYLE_CATEGORIES), "max_steps": svc.MAX_STEPS,
+            "post_platforms": {p: adapter_class(p).display_name for p in platform_names()}}
 
 
 STEP_ACTIONS = {"generate_caption": "Write a caption", "generate_image": "Generate images",
