@@ -154,4 +154,9 @@ def _photograph_pages(browser: Any, base: str, character_id: int, post_id: int) 
                 page.wait_for_load_state("load")
                 name = url.strip("/").split("?")[0].replace("/", "-") or "home"
                 page.screenshot(path=str(ARTIFACTS / f"page-{name}-{size}.png"), full_page=True)
+            if size == "phone":  # the phone menu, open, with the current page highlighted
+                page.goto(base + "/review")
+                page.locator(".mobile-menu summary").click()
+                assert page.locator(".mobile-menu-panel a[aria-current=page]").inner_text() == "Review"
+                page.screenshot(path=str(ARTIFACTS / "page-menu-phone.png"))
             assert problems == [], problems
