@@ -122,7 +122,6 @@ def read_review(request: Request, session: SessionDep, user: CurrentUser) -> HTM
     ctx = {"active": "review", "cards": _cards(session, request, user, rows, with_preview=True), "total": total,
            "characters": _characters(session, user), "character_id": character_id, "counts": counts,
            "notice": qp.get("notice", ""), "error": qp.get("error", ""), **page_helpers(user)}
-    session.rollback()  # previews never write; end the read before rendering
     return render(request, "posts/review.html", ctx, user=user)
 
 
@@ -170,7 +169,6 @@ def read_post_page(post_id: int, request: Request, session: SessionDep, user: Cu
            "people": people, "publications": pubs, "pub_accounts": pub_accounts,
            "notice": request.query_params.get("notice", ""), "error": request.query_params.get("error", ""),
            **page_helpers(user)}
-    session.rollback()
     return render(request, "posts/detail.html", ctx, user=user)
 
 
