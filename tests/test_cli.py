@@ -74,3 +74,35 @@ def test_log_redaction():
     RedactingFilter().filter(record)
     msg = record.getMessage()
     assert "pw@" not in msg and "a" * 40 not in msg
+
+
+def test_machine_output_is_not_wrapped_when_piped(tmp_path):
+    """A long token must come out on one line even on a narrow terminal (| jq, copy-paste)."""
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("AINF_")}
+    env.update({"AINF_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "40"})
+    run = lambda *a: subprocess.run([sys.executable, "-m", "ainfluencer", *a], env=env, capture_output=True,  # noqa: E731
+                                    text=True, check=True)
+    run("user", "create", "--email", "pipe@example.com", "--password", "long password", "--owner")
+    out = run("token", "create", "--email", "pipe@example.com", "--name", "a rather long token name for a script",
+              "--scope", "read,write").stdout
+    assert out.count("\n") == 1, out
+    assert json.loads(out)["token"].startswith("ainf_")
+
+
+def test_busy_port_is_said_plainly(tmp_path):
+    """`up` on a port another program holds says so and how to pick another, instead of "Open http://…"."""
+    import os
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AINF_")}
+    env["AINF_DATA_DIR"] = str(tmp_path / "data")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "ainfluencer", "up", "--host", "127.0.0.1", "--port", str(port)],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    said = " ".join((r.stdout + r.stderr).split())
+    assert f"Port {port} on 127.0.0.1 is busy" in said and f"--port {port + 1}" in said
+    assert "Open http" not in said

@@ -38,6 +38,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
 from ainfluencer.api.schemas import ErrorResponse
 from ainfluencer.csrf import csrf_protect
 from ainfluencer.middleware import BodySizeLimit, Metrics, SecurityHeaders
+from ainfluencer.posts import api as posts_api
 from ainfluencer.runtime import Runtime, instance_name
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def build_api_router() -> APIRouter:
     for module in (me, tokens, jobs, characters, persona_templates, text_backends, accounts, publications, webhooks,
                    assets, studio, studio_av, calendar, automation, compose):
         api.include_router(module.router)
+    api.include_router(posts_api.router)
     return api
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -80,6 +81,34 @@ def _migrate(runtime) -> None:  # type: ignore[no-untyped-def]
     console.print(f"[green]✓[/green] migrations applied ({current or 'empty'} → {head})")
 
 
+def _port_busy(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be bound now ("" when it can), so the banner never says "Open" a busy port."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return ""  # an unresolvable host is uvicorn's to report
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # Same option uvicorn sets, so a port in TIME_WAIT after a restart does not count as busy.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return ""
+
+
+def machine_print(text: str) -> None:
+    """Print machine-readable output (JSON, keys, tokens) as it is.
+
+    No wrapping at the terminal width and no colours, so ``| jq`` and copy-paste get one unbroken line.
+    """
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def _serve(roles: set[str]) -> None:
     import uvicorn
     from sqlalchemy import func, select
@@ -92,6 +121,13 @@ def _serve(roles: set[str]) -> None:
     with runtime.db.session() as s:
         users = s.scalar(select(func.count()).select_from(User)) or 0
     url = f"http://{settings.host}:{settings.port}"
+    busy = _port_busy(settings.host, settings.port)
+    if busy:
+        console.print(f"[bold red]Port {settings.port} on {settings.host} is busy[/bold red] ({busy}): another "
+                      "program, or another AInfluencer, is listening there.\n"
+                      f"Pick a free port with [bold]--port {settings.port + 1}[/bold] (or AINF_PORT), or stop the "
+                      "other program.")
+        raise typer.Exit(1)
     console.rule("[bold]AInfluencer " + __version__)
     console.print(f"Data directory: {settings.resolved_data_dir}")
     console.print(f"Database:       {runtime.db.engine.url.render_as_string(hide_password=True)}")
@@ -187,7 +223,7 @@ def db_current(data_dir: DataOpt = None) -> None:
     from ainfluencer.db import migrate
 
     runtime = _runtime()
-    out.print(json.dumps({"current": migrate.current_revision(runtime.db), "head": migrate.head_revision()}))
+    machine_print(json.dumps({"current": migrate.current_revision(runtime.db), "head": migrate.head_revision()}))
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -217,7 +253,7 @@ def user_create(
             result = {"id": user.id, "email": user.email, "role": user.role.value, "verified": True}
     except AppError as exc:
         raise _fail(exc) from exc
-    out.print(json.dumps(result))
+    machine_print(json.dumps(result))
 
 
 @token_app.command("create")
@@ -244,7 +280,7 @@ def token_create(
             result = {"id": new.token.id, "name": new.token.name, "scopes": new.token.scope_list, "token": new.raw}
     except AppError as exc:
         raise _fail(exc) from exc
-    out.print(json.dumps(result))
+    machine_print(json.dumps(result))
 
 
 @secrets_app.command("generate-key")
@@ -252,7 +288,7 @@ def secrets_generate_key() -> None:
     """Print a new random AES-256 key for AINF_ENCRYPTION_KEY."""
     from ainfluencer.services.secrets import generate_key
 
-    out.print(generate_key())
+    machine_print(generate_key())
 
 
 @secrets_app.command("rotate-key")
@@ -274,7 +310,7 @@ def secrets_rotate_key(
     console.print(f"[green]✓[/green] re-encrypted {count} stored secret(s) with key {ring.active}")
     if from_env:
         console.print("AINF_ENCRYPTION_KEY is set: replace it with the new key below before restarting.")
-        out.print(export_key(ring))
+        machine_print(export_key(ring))
 
 
 @provenance_app.command("init")
@@ -315,7 +351,7 @@ def provenance_verify(
     except SigningError as exc:
         raise _fail(exc) from exc
     report = verify_file(path, trust_anchors_pem=creds.trust_anchors_pem())
-    out.print(json.dumps(report.as_dict(), indent=2), soft_wrap=True, highlight=False)
+    machine_print(json.dumps(report.as_dict(), indent=2))
     if not report.valid:
         raise typer.Exit(1)
 

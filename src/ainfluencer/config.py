@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret key (else stored secret)")
     s3_prefix: str = Field("ainfluencer/media/", description="S3 key prefix for public media")
     s3_presign_seconds: int = Field(3600, ge=60, le=604800, description="presigned S3 link lifetime")
+    posts_review_after_edit: bool = Field(
+        True, description="an approved post that is edited goes back to review before it can be scheduled"
+    )
 
     @field_validator("backup_cron")
     @classmethod

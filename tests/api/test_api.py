@@ -175,3 +175,12 @@ def test_openapi_and_docs(client):
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/static/vendor/swagger-ui-bundle" in docs.text
     assert "cdn" not in docs.text.lower()
+
+
+def test_openapi_declares_the_bearer_scheme(client):
+    """/docs gets an Authorize button: every /api/v1 operation names the APIToken bearer scheme."""
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["APIToken"] == {
+        "type": "http", "scheme": "bearer", "description": "A personal API token from Settings → API tokens (ainf_…)."}
+    assert spec["paths"]["/api/v1/posts"]["post"]["security"] == [{"APIToken": []}]
+    assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"APIToken": []}]

@@ -13,6 +13,8 @@ from ainfluencer.db.models_automation import AutomationRule, AutomationRun, RunS
 from ainfluencer.db.models_media import Asset, ReviewState
 from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount
 from ainfluencer.errors import InvalidInput
+from ainfluencer.posts import service as posts
+from ainfluencer.posts.models import Post, PostStatus
 from ainfluencer.services import automation, calendar
 
 
@@ -74,7 +76,14 @@ def test_review_policy_keeps_generated_text_as_a_draft_and_schedules_nothing(wor
     assert run.status == RunStatus.succeeded
     with world.runtime.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Publication)) == 0
-        assert s.scalar(select(func.count()).select_from(GeneratedText)) == 1
+        written = s.scalars(select(GeneratedText)).one()
+        # The draft lands on the Review page as a post in review, made by the rule.
+        post = s.scalars(select(Post)).one()
+        assert (post.status, post.source, post.text, post.generated_text_id, post.automation_run_id) == (
+            PostStatus.in_review, "automation", written.text, written.id, run_id)
+        assert [(e.action, e.actor) for e in posts.events_of(s, post)] == [
+            ("create", f"rule:{rule_id}"), ("submit", f"rule:{rule_id}")]
+    assert run.created_ids.get("posts") == [post.id]
 
 
 def test_approved_asset_with_its_caption_is_scheduled_with_its_media(world: AutoWorld) -> None:

@@ -113,3 +113,32 @@ def test_edit_toggle_dry_run_run_now_and_run_log(web: TestClient, world: AutoWor
 def test_pages_need_sign_in(client: TestClient, world: AutoWorld) -> None:
     r = client.get("/automation", follow_redirects=False)
     assert r.status_code in (302, 303) and "/login" in r.headers["location"]
+
+
+def test_step_builder_rows_become_the_api_steps(web: TestClient, world: AutoWorld) -> None:
+    html = web.get(f"/automation/new?character_id={world.character_id}").text
+    assert_csp_clean(html)
+    assert 'name="step_0_action"' in html and "Write a caption" in html and "Schedule into free posting slots" in html
+    form = {**_rule_form(world), "steps_json": "", "csrf_token": csrf(web),
+            "step_0_action": "generate_caption", "step_0_template": "tip", "step_0_platform": "telegram",
+            "step_0_count": "2", "step_0_brief": "morning stretch",
+            "step_1_action": "review",
+            "step_2_action": "", "step_2_brief": "ignored: the row is off",
+            "step_3_action": "schedule", "step_3_platforms": "telegram"}
+    r = web.post("/automation/rules", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with world.runtime.db.session() as s:
+        rule = s.scalars(select(AutomationRule)).one()
+        assert [st["action"] for st in rule.steps] == ["generate", "review", "schedule"]
+        assert rule.steps[0]["content"] == "caption" and rule.steps[0]["count"] == 2
+        assert rule.steps[0]["brief"] == "morning stretch" and rule.steps[2]["platforms"] == ["telegram"]
+    # The edit page shows the same steps in the builder, selected.
+    html = web.get(r.headers["location"].split("?")[0]).text
+    assert re.search(r'name="step_0_action"[^>]*>.*?<option value="generate_caption" selected', html, re.S)
+    assert re.search(r'name="step_2_action"[^>]*>.*?<option value="schedule" selected', html, re.S)
+
+    # A step the service refuses comes back with the rows kept and the problem named.
+    bad = {**form, "name": "No review", "step_1_action": ""}
+    r = web.post("/automation/rules", data=bad)
+    assert r.status_code == 422 and "without a &#39;review&#39; step" in r.text
+    assert re.search(r'name="step_0_action"[^>]*>.*?<option value="generate_caption" selected', r.text, re.S)

@@ -84,12 +84,13 @@ def sign_in(page: Any, base: str, email: str, password: str, next_path: str, *, 
 
 
 @contextmanager
-def running_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
-    """`python -m ainfluencer up` on a free port until /readyz answers; yields its base URL, stops it after."""
+def running_app(env: dict[str, str], log_path: Path, *, launcher: list[str] | None = None) -> Iterator[str]:
+    """`python -m ainfluencer up` on a free port until /readyz answers; yields its base URL, stops it after.
+    ``launcher`` replaces ``-m ainfluencer`` (a script that registers test adapters, then runs the CLI)."""
     port = free_port()
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ainfluencer", "up", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, *(launcher or ["-m", "ainfluencer"]), "up", "--host", "127.0.0.1", "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"

@@ -54,6 +54,10 @@ def test_create_from_template_sliders_preview_save_search_bulk_pause(server: str
             page.keyboard.press("ArrowLeft")
         moved = float(energy.input_value())
         assert moved == pytest.approx(start - 0.5, abs=0.001)
+        # The behaviour under the slider follows it while it moves, not only the level word.
+        assert page.locator("#trait-energy-hint .trait-guidance").inner_text() == \
+            energy.get_attribute("data-guide-low" if moved < 0.4 else "data-guide-mid" if moved < 0.6 else
+                                 "data-guide-high")
         assert page.locator("#trait-energy-value").inner_text() == f"{moved:.2f}"
         formality = page.locator("#trait-formality")
         formality.focus()

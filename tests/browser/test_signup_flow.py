@@ -102,9 +102,14 @@ def test_sign_up_verify_sign_in_watch_a_job_create_a_token_sign_out(server: str,
         page.fill("#password", PASSWORD)
         page.locator("form.form button[type=submit]").click()
         page.wait_for_url("**/dashboard")
-        page.get_by_role("heading", name="Dashboard").wait_for()
+        page.get_by_role("heading", name=re.compile(r"^Hello, ")).wait_for()
+        assert "Start with a character" in page.locator("#dashboard-live").inner_text()
 
-        # Start a self-test and watch it move, live, without a reload.
+        # Settings → Operations: start a self-test and watch it move, live, without a reload.
+        page.locator(".sidebar").get_by_role("link", name="Settings").click()
+        page.wait_for_url("**/settings")
+        page.get_by_role("link", name="Operations").click()
+        page.wait_for_url("**/settings/operations")
         page.locator("#live-indicator[data-state=live]").wait_for()
         page.evaluate("window.__sameDocument = true")
         page.get_by_role("button", name="Run self-test job").click()
@@ -117,7 +122,7 @@ def test_sign_up_verify_sign_in_watch_a_job_create_a_token_sign_out(server: str,
         )
         page.locator(done).wait_for(timeout=30_000)
         assert page.locator(f"{done} progress").get_attribute("value") == "100"
-        assert page.evaluate("window.__sameDocument === true"), "the dashboard reloaded"
+        assert page.evaluate("window.__sameDocument === true"), "the operations page reloaded"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 

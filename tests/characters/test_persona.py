@@ -365,3 +365,12 @@ def test_template_copy_is_independent():
     copy = persona_from_template("home-chef")
     copy.topics = ["changed"]
     assert get_template("home-chef").persona.topics != ["changed"]
+
+
+@pytest.mark.parametrize(("value", "band"), [(0.0, 0), (0.39, 0), (0.4, 1), (0.59, 1), (0.6, 2), (1.0, 2)])
+def test_trait_behaviour_follows_the_level_word(value: float, band: int) -> None:
+    """0.60 reads "high" next to the slider, so its behaviour is the high one (not "moderate")."""
+    from ainfluencer.characters.persona import trait_guidance, trait_guides, trait_level
+
+    assert trait_guidance("confidence", value) == trait_guides("confidence")[band]
+    assert (trait_level(value) in ("high", "very high")) == (band == 2)

@@ -22,7 +22,8 @@ from ainfluencer.runtime import Runtime
 from ainfluencer.services import auth
 
 PASSWORD = "correct horse battery"
-SHELL_PAGES = ["/dashboard", "/characters", "/studio", "/vault", "/calendar", "/inbox", "/analytics",
+SHELL_PAGES = ["/dashboard", "/review", "/posts", "/settings/operations", "/characters", "/studio", "/vault",
+               "/calendar", "/inbox", "/analytics",
                "/academy", "/settings"]
 COMING_SOON = ["/inbox", "/analytics"]
 PUBLIC_PAGES = ["/", "/signup", "/login", "/forgot-password"]
@@ -150,10 +151,10 @@ def test_coming_soon_pages_are_honest(client, make_user, login, path):
     assert html.count("<button") == html.count('action="/logout"') == html.count("<form")
 
 
-def test_dashboard_shows_status_counts_and_jobs(client, make_user, login):
+def test_operations_shows_status_counts_and_jobs(client, make_user, login):
     make_user()
     login(client)
-    html = client.get("/dashboard").text
+    html = client.get("/settings/operations").text
     for words in ("System status", "Database", "Worker", "Scheduler", "not running", "Run self-test job",
                   "No jobs yet", 'sse-connect="/events"', 'sse-swap="jobs"', 'hx-ext="sse"',
                   "htmx-ext-sse-2.2.4.min.js", '"includeIndicatorStyles": false'):
@@ -164,9 +165,9 @@ def test_dashboard_shows_status_counts_and_jobs(client, make_user, login):
 def test_selftest_button_queues_a_job_and_fragments_show_it(client, runtime, make_user, login):
     make_user()
     login(client)
-    # Plain form post (no JavaScript): back to the dashboard.
+    # Plain form post (no JavaScript): back to Settings → Operations.
     r = post_form(client, "/dashboard/selftest", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+    assert r.status_code == 303 and r.headers["location"] == "/settings/operations"
     # htmx post: the jobs panel comes back.
     r = client.post("/dashboard/selftest", headers={"HX-Request": "true", "X-CSRF-Token": csrf(client)})
     assert r.status_code == 200

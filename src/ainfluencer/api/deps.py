@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from ainfluencer.db.models import ApiToken, User
@@ -54,7 +55,14 @@ class Principal:
             )
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+# Declares the bearer scheme in the OpenAPI document, so /docs has an "Authorize" button and "Try it out" sends
+# the token (a bearer call needs no CSRF token). It never rejects by itself: get_principal decides.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="APIToken",
+                           description="A personal API token from Settings → API tokens (ainf_…).")
+
+
+def get_principal(request: Request, session: SessionDep,
+                  _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None) -> Principal:
     """Authenticate by bearer token, or by session cookie for same-origin browser calls."""
     header = request.headers.get("authorization", "")
     if header:

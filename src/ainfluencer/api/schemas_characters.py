@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 PERSONA_DOC = (
     "A persona document (schema v1): traits (warmth, humour, formality, energy, curiosity, confidence, "
@@ -272,6 +272,14 @@ class GeneratedTextPublic(BaseModel):
     flagged: bool
     flag_reason: str
     created_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kind_label(self) -> str:
+        """The kind as the network calls it ("post" on Bluesky, not the writer's "tweet")."""
+        from ainfluencer.services.writing import kind_label
+
+        return kind_label(self.platform, self.kind)
 
 
 class GeneratedTextCreated(GeneratedTextPublic):

@@ -320,10 +320,19 @@ def trait_level(value: float) -> str:
     return next(word for limit, word in _LEVELS if value < limit)
 
 
+# Which behaviour each level word asks for. The behaviour follows the word people see next to the slider, so
+# 0.60 ("high") never shows the "moderate" behaviour (the bands used to differ: 0.35/0.65 against 0.4/0.6).
+_LEVEL_GUIDE = {"very low": 0, "low": 0, "moderate": 1, "high": 2, "very high": 2}
+
+
 def trait_guidance(name: str, value: float) -> str:
     """The behaviour a trait value asks for, as one instruction."""
-    low, mid, high = _TRAIT_GUIDE[name]
-    return low if value < 0.35 else high if value > 0.65 else mid
+    return _TRAIT_GUIDE[name][_LEVEL_GUIDE[trait_level(value)]]
+
+
+def trait_guides(name: str) -> tuple[str, str, str]:
+    """The (low, moderate, high) behaviours of a trait, for a page that updates them while a slider moves."""
+    return _TRAIT_GUIDE[name]
 
 
 def _bullets(items: list[str], empty: str = "(none given)") -> str:

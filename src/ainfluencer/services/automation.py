@@ -446,7 +446,7 @@ RULE_TEMPLATES: dict[str, RuleTemplate] = {t.key: t for t in (
     RuleTemplate(
         "weekday_x_0900", "Weekday X post at 09:00",
         "Monday to Friday at 09:00: writes a tip in the character's voice for X. Under the default policy the text "
-        "waits as a draft for a person; choose 'auto-approve' to let the rule post it.",
+        "waits on the Review page for a person; choose 'auto-approve' to let the rule post it.",
         "cron", {"expression": "0 9 * * 1-5"},
         [{"action": "generate", "content": "caption", "template": "tip", "platform": "x"},
          {"action": "review"}, {"action": "publish", "platforms": ["x"]}]),
@@ -784,6 +784,7 @@ class _Ctx:
     trigger_info: dict[str, Any]
     items: list[dict[str, Any]] = field(default_factory=list)
     created: dict[str, list[int]] = field(default_factory=dict)
+    run_id: int | None = None
 
     def add(self, kind: str, object_id: int) -> None:
         self.created.setdefault(kind, []).append(object_id)
@@ -846,7 +847,7 @@ def _targets(ctx: _Ctx, step: dict[str, Any]) -> tuple[list[SocialAccount], list
         if (ids or platforms) and account.id not in ids and account.platform not in platforms:
             continue
         if account.status == AccountStatus.disconnected:
-            notes.append(f"@{account.handle or account.id} ({account.platform}) is disconnected")
+            notes.append(f"@{(account.handle or str(account.id)).lstrip('@')} ({account.platform}) is disconnected")
             continue
         chosen.append(account)
     return chosen, notes
@@ -962,17 +963,39 @@ def _step_review(ctx: _Ctx, index: int, step: dict[str, Any]) -> dict[str, Any]:
             sent.append(f"asset #{it['asset_ids'][0]}")
             it["waiting"] = "sent back to the review queue with its new caption"
         else:
-            drafts.append(f"draft #{it['generated_text_id']}" if it["generated_text_id"] else "a draft")
-            it["waiting"] = "caption kept as a draft for a person (policy: review)"
+            post_id = None if ctx.plan else _post_for_review(ctx, it)
+            if post_id is not None:
+                ctx.add("posts", post_id)
+                drafts.append(f"post #{post_id}")
+            else:
+                drafts.append(f"draft #{it['generated_text_id']}" if it["generated_text_id"] else "a draft")
+            it["waiting"] = "sent to the Review page as a post (policy: review)"
     parts = []
     if sent:
         parts.append(("would send " if ctx.plan else "sent ") + ", ".join(sent) + " to the review queue with the "
                      "new caption (approving it there continues)")
     if drafts:
-        parts.append(("would keep " if ctx.plan else "kept ") + ", ".join(drafts) + " in the writing history for a "
-                     "person")
+        parts.append(("would send " if ctx.plan else "sent ") + ", ".join(drafts) + " to the Review page for a "
+                     "person (approving and scheduling it there publishes it)")
     return _entry(index, "review", "waiting", "policy review: " + "; ".join(parts) + ". Nothing unreviewed is "
                   "scheduled.", policy=policy)
+
+
+def _post_for_review(ctx: _Ctx, item: dict[str, Any]) -> int | None:
+    """A post in review holding a drafted text, aimed at the accounts of the rule's first posting step."""
+    from ainfluencer.posts import service as posts
+
+    targets: list[int] = []
+    for later in ctx.rule.steps:
+        if later.get("action") in TERMINAL:
+            targets = [a.id for a in _targets(ctx, later)[0]]
+            break
+    post = posts.create_post(
+        ctx.session, user=ctx.actor, character_id=ctx.character.id, submit=True, source="automation",
+        generated_text_id=item.get("generated_text_id"), automation_run_id=ctx.run_id, actor=f"rule:{ctx.rule.id}",
+        data=posts.PostInput(text=item["text"], account_ids=targets,
+                             asset_ids=list(item.get("asset_ids") or [])))
+    return post.id
 
 
 def _step_post(ctx: _Ctx, index: int, step: dict[str, Any]) -> dict[str, Any]:
@@ -992,7 +1015,7 @@ def _step_post(ctx: _Ctx, index: int, step: dict[str, Any]) -> dict[str, Any]:
     made = 0
     failed = 0
     for account in targets:
-        handle = f"@{account.handle or account.id} ({account.platform})"
+        handle = f"@{(account.handle or str(account.id)).lstrip('@')} ({account.platform})"
         if action == "schedule":
             from ainfluencer.services import calendar
 
@@ -1098,7 +1121,7 @@ def execute_run(runtime: Runtime, run_id: int, *, now: datetime | None = None) -
             state = copy.deepcopy(dict(run.created_ids or {}))
             ctx = _Ctx(session=s, runtime=runtime, rule=rule, character=character, actor=actor, now=when, plan=False,
                        trigger_info=dict(run.trigger_info or {}), items=list(state.pop("items", [])),
-                       created={k: list(v) for k, v in state.items()})
+                       created={k: list(v) for k, v in state.items()}, run_id=run.id)
             notes = _seed_items(ctx) if index == 0 else ""
             step = steps[index]
             try:

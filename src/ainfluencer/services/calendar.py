@@ -741,7 +741,7 @@ def bulk_schedule(
                                          media=[_asset_media(asset)], options={}, first_comment="", tags=[],
                                          ai_generated=True, where=f"asset {asset.id}")
             except InvalidInput as exc:
-                who = f"@{account.handle}" if account.handle else f"account {account.id}"
+                who = f"@{account.handle.lstrip('@')}" if account.handle else f"account {account.id}"
                 problems.append(BulkProblem(f"Asset {asset.id} on {cls.display_name} {who}: {exc.message}",
                                             exc.field or "assets", asset.id, account.id))
     start = _aware(after, "after") if after is not None else utcnow()
@@ -749,7 +749,7 @@ def bulk_schedule(
     for account in account_rows:
         free = next_slots(session, character=character, account=account, count=len(assets), after=start)
         if len(free) < len(assets):
-            who = f"@{account.handle}" if account.handle else f"account {account.id}"
+            who = f"@{account.handle.lstrip('@')}" if account.handle else f"account {account.id}"
             problems.append(BulkProblem(
                 f"{character.name} has {'no posting slots' if not free else f'only {len(free)} free slots'} "
                 f"for {who} in the next {SEARCH_DAYS} days; {len(assets)} are needed. Add posting slots first.",

@@ -108,6 +108,18 @@ _KIND_WORDS = {
     "description": "youtube_description", "youtube_description": "youtube_description",
     "thread": "thread", "reply": "reply",
 }
+def kind_label(platform: str, kind: str) -> str:
+    """What a person calls a text of ``kind`` on ``platform``.
+
+    The writer's default kind shows as the network's own word ("tweet" is only how the writer shapes a
+    short text; on X, Bluesky and Mastodon it is a "post").
+    """
+    default_writer, platform_kind = _PLATFORM_DEFAULT_KIND.get(platform, ("", None))
+    if kind == default_writer and platform_kind:
+        return platform_kind
+    return kind.replace("_", " ")
+
+
 MAX_TOKENS = {"youtube_title": 80, "tweet": 220, "reply": 220, "caption": 600, "telegram_post": 700,
               "youtube_description": 1000, "thread": 1000}
 STYLE_LABELS = {"casual": "Casual", "professional": "Professional", "promotional": "Promotional",

@@ -99,15 +99,90 @@ def _spec_of(form: FormData, *, character_id: int | None = None) -> svc.RuleSpec
             config["threshold"] = _text(form, "threshold").strip()
             if _text(form, "check_every_minutes").strip():
                 config["check_every_minutes"] = _text(form, "check_every_minutes").strip()
-    try:
-        steps = json.loads(_text(form, "steps_json") or "[]")
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"The steps are not valid JSON ({exc.msg} at line {exc.lineno}); see the examples below.",
-                           field="steps_json") from None
+    if _text(form, "steps_json").strip():  # scripts and older forms may still post the steps as JSON
+        try:
+            steps = json.loads(_text(form, "steps_json"))
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"The steps are not valid JSON ({exc.msg} at line {exc.lineno}).",
+                               field="steps_json") from None
+    else:
+        steps = steps_from_builder(form)
     return svc.RuleSpec(character_id=character_id, name=_text(form, "name"), trigger_kind=kind,
                         trigger_config=config, steps=steps, policy=_text(form, "policy") or "review",
                         timezone=_text(form, "timezone") or None, description=_text(form, "description"),
                         enabled=_text(form, "enabled", "on") == "on", template_key=_text(form, "template_key"))
+
+
+STEP_FIELDS = ("action", "template", "platform", "style", "brief", "count", "kind")
+
+
+def steps_from_builder(form: FormData) -> list[dict[str, Any]]:
+    """The step builder's rows as the list of step objects the API takes (empty rows are skipped).
+
+    A row's action is one of: generate_caption, generate_image, pick_asset, review, schedule, publish;
+    schedule/publish rows name networks (``step_<i>_platforms``) or leave them all unticked for every account.
+    """
+    steps: list[dict[str, Any]] = []
+    for i in range(svc.MAX_STEPS):
+        values = {f: _text(form, f"step_{i}_{f}").strip() for f in STEP_FIELDS}
+        action = values["action"]
+        if not action:
+            continue
+        count: Any = values["count"]
+        if count and count != "fill":
+            count = int(count) if count.isdigit() else count
+        if action in ("generate_caption", "generate_image"):
+            step: dict[str, Any] = {"action": "generate", "content": action.split("_", 1)[1], "brief": values["brief"]}
+            if action == "generate_caption":
+                step.update(template=values["template"], platform=values["platform"], style=values["style"])
+            elif values["style"]:
+                step["style"] = values["style"]
+            if count:
+                step["count"] = count
+        elif action == "pick_asset":
+            step = {"action": action, "kind": values["kind"] or "image"}
+            if count:
+                step["count"] = count
+        elif action in ("schedule", "publish"):
+            step = {"action": action, "platforms": [str(p) for p in form.getlist(f"step_{i}_platforms") if p]}
+        else:
+            step = {"action": action}
+        steps.append(step)
+    return steps
+
+
+def builder_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the step builder from stored steps, padded with empty rows up to the maximum."""
+    rows = []
+    for step in steps:
+        action = step.get("action", "")
+        if action == "generate":
+            action = f"generate_{step.get('content') or 'caption'}"
+        rows.append({"action": action, "template": step.get("template", ""), "platform": step.get("platform", ""),
+                     "style": step.get("style", ""), "brief": step.get("brief", ""),
+                     "count": str(step.get("count", "") or ""), "kind": step.get("kind", "image"),
+                     "platforms": list(step.get("platforms") or [])})
+    empty = {"action": "", "template": "", "platform": "", "style": "", "brief": "", "count": "", "kind": "image",
+             "platforms": []}
+    return rows + [dict(empty) for _ in range(max(2, svc.MAX_STEPS - len(rows)) if len(rows) < svc.MAX_STEPS else 0)]
+
+
+def _builder_choices() -> dict[str, Any]:
+    from ainfluencer.platforms.registry import adapter_class, platform_names
+    from ainfluencer.services import writing
+    from ainfluencer.services.studio import STYLE_CATEGORIES
+    from ainfluencer.writing import platform_rules
+    from ainfluencer.writing.offline import STYLES
+
+    return {"step_actions": STEP_ACTIONS, "content_templates": list(writing.CONTENT_TEMPLATES),
+            "caption_platforms": list(platform_rules.PLATFORM_RULES), "caption_styles": list(STYLES),
+            "image_styles": list(STYLE_CATEGORIES), "max_steps": svc.MAX_STEPS,
+            "post_platforms": {p: adapter_class(p).display_name for p in platform_names()}}
+
+
+STEP_ACTIONS = {"generate_caption": "Write a caption", "generate_image": "Generate images",
+                "pick_asset": "Pick approved media", "review": "Review (the rule's policy)",
+                "schedule": "Schedule into free posting slots", "publish": "Publish now"}
 
 
 def _error_field(exc: AppError) -> str:
@@ -120,6 +195,14 @@ def _error_field(exc: AppError) -> str:
     return name
 
 
+def _posted(form: FormData) -> dict[str, str]:
+    """The posted form as values to show again, the builder's rows kept as steps JSON."""
+    values = {k: _text(form, k) for k in form}
+    if not values.get("steps_json", "").strip():
+        values["steps_json"] = json.dumps(steps_from_builder(form))
+    return values
+
+
 def _render_form(request: Request, session: Session, user: User, *, form: dict[str, str],
                  rule: AutomationRule | None = None, error: AppError | None = None) -> HTMLResponse:
     errors: dict[str, str] = {}
@@ -127,7 +210,12 @@ def _render_form(request: Request, session: Session, user: User, *, form: dict[s
         errors[_error_field(error)] = error.message
         errors.setdefault("_form", error.message)
     runs = svc.list_runs(session, user=user, rule_id=rule.id, limit=20)[0] if rule is not None else []
-    ctx = {"active": "calendar", "form": form, "rule": rule, "errors": errors, "characters": _characters(session, user),
+    try:
+        stored = json.loads(form.get("steps_json") or "[]")
+    except json.JSONDecodeError:
+        stored = []
+    ctx = {"step_rows": builder_rows(stored if isinstance(stored, list) else []), **_builder_choices(),
+           "active": "rules", "form": form, "rule": rule, "errors": errors, "characters": _characters(session, user),
            "runs": runs, "notice": DONE.get(request.query_params.get("done", ""), ""),
            "error": request.query_params.get("error", ""), **_helpers()}
     return render(request, "automation/rule.html", ctx, user=user, status_code=422 if error else 200)
@@ -138,7 +226,7 @@ def read_automation(request: Request, session: SessionDep, user: CurrentUser) ->
     """Rules with their enabled toggle, next run and last outcome; templates to start from."""
     rules = svc.list_rules(session, user=user)
     chars = _characters(session, user)
-    ctx = {"active": "calendar", "rules": rules, "last": svc.last_runs(session, [r.id for r in rules]),
+    ctx = {"active": "rules", "rules": rules, "last": svc.last_runs(session, [r.id for r in rules]),
            "character_names": {c.id: c.name for c in chars}, "characters": chars, "describe": svc.describe_trigger,
            "notice": DONE.get(request.query_params.get("done", ""), ""), "error": request.query_params.get("error", ""),
            **_helpers()}
@@ -166,7 +254,7 @@ def create_rule(request: Request, session: SessionDep, user: CurrentUser, form: 
         rule = svc.create_rule(session, user=user, spec=_spec_of(form), ip=client_ip(request))
     except AppError as exc:
         session.rollback()
-        return _render_form(request, session, user, form={k: _text(form, k) for k in form}, error=exc)
+        return _render_form(request, session, user, form=_posted(form), error=exc)
     session.commit()
     return redirect(f"/automation/rules/{rule.id}?done=created")
 
@@ -189,7 +277,7 @@ def update_rule(request: Request, rule_id: int, session: SessionDep, user: Curre
     except AppError as exc:
         session.rollback()
         rule = svc.get_rule(session, rule_id, user=user)
-        return _render_form(request, session, user, form={k: _text(form, k) for k in form}, rule=rule, error=exc)
+        return _render_form(request, session, user, form=_posted(form), rule=rule, error=exc)
     session.commit()
     return redirect(f"/automation/rules/{rule.id}?done=saved")
 
@@ -219,7 +307,7 @@ def dry_run_rule(request: Request, rule_id: int, session: SessionDep, user: Curr
     rule = svc.get_rule(session, rule_id, user=user)
     plan = svc.dry_run(session, get_runtime(request), user=user, rule=rule)
     session.rollback()
-    ctx = {"active": "calendar", "rule": rule, "plan": plan, **_helpers()}
+    ctx = {"active": "rules", "rule": rule, "plan": plan, **_helpers()}
     return render(request, "automation/plan.html", ctx, user=user)
 
 
@@ -238,7 +326,7 @@ def read_run(request: Request, run_id: int, session: SessionDep, user: CurrentUs
     run = svc.get_run(session, run_id, user=user)
     rule = svc.get_rule(session, run.rule_id, user=user)
     created = {k: v for k, v in (run.created_ids or {}).items() if k != "items" and v}
-    ctx = {"active": "calendar", "run": run, "rule": rule, "created": created,
+    ctx = {"active": "rules", "run": run, "rule": rule, "created": created,
            "notice": DONE.get(request.query_params.get("done", ""), "") if run.status.value == "queued" else "",
            **_helpers()}
     return render(request, "automation/run.html", ctx, user=user)

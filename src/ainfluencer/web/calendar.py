@@ -111,7 +111,8 @@ def _network(platform: str) -> str:
 
 
 def _account_label(account: SocialAccount) -> str:
-    return f"{_network(account.platform)} @{account.handle}" if account.handle else \
+    # Some networks' handles already start with "@" (Bluesky, Mastodon, FakeNet); never print "@@".
+    return f"{_network(account.platform)} @{account.handle.lstrip('@')}" if account.handle else \
         f"{_network(account.platform)} #{account.id}"
 
 

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from ainfluencer.api.deps import SessionDep, client_ip, get_runtime
-from ainfluencer.characters.persona import DISCLOSURE_LINE, TRAIT_NAMES, Persona, trait_guidance, trait_level
+from ainfluencer.characters.persona import (
+    DISCLOSURE_LINE,
+    TRAIT_NAMES,
+    Persona,
+    trait_guidance,
+    trait_guides,
+    trait_level,
+)
 from ainfluencer.csrf import csrf_protect
 from ainfluencer.db.models import Character, User
 from ainfluencer.errors import AppError, InvalidInput
@@ -147,6 +154,12 @@ def _strip_field_prefix(message: str) -> str:
     return re.sub(r"^[a-z_.0-9]+(?: \(line \d+\))?: ", "", message)
 
 
+def _faces(session: Session, character_ids: list[int]) -> dict[int, int]:
+    from ainfluencer.posts.dashboard import avatars
+
+    return avatars(session, character_ids)
+
+
 def _trait_rows(form: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for name in TRAIT_NAMES:
@@ -156,7 +169,7 @@ def _trait_rows(form: dict[str, str]) -> list[dict[str, Any]]:
         except ValueError:
             value = 0.5
         rows.append({"name": name, "value": f"{value:.2f}", "level": trait_level(value),
-                     "guidance": trait_guidance(name, value)})
+                     "guidance": trait_guidance(name, value), "guides": trait_guides(name)})
     return rows
 
 
@@ -235,6 +248,7 @@ def read_characters(request: Request, session: SessionDep, user: CurrentUser) ->
     window = range(max(1, page.page - 2), min(page.pages, page.page + 2) + 1)
     ctx = {
         "active": "characters", "page": page, "stats": svc.stats_for(session, page.items), "view": view,
+        "faces": _faces(session, [c.id for c in page.items]),
         "status": status, "sort": sort, "q": search, "sorts": svc.SORTS, "tabs": STATUS_TABS,
         "params": params, "list_url": _list_url, "window": window, "notice": _notice(request),
         "public_bio": svc.public_bio, "not_yet": svc.NOT_YET,

@@ -30,6 +30,7 @@ from ainfluencer.services import accounts, compose, oauth, publishing
 from ainfluencer.services import characters as characters_svc
 from ainfluencer.web.forms import Form, done_notice
 from ainfluencer.web.routes import CurrentUser, redirect, render
+from ainfluencer.writing import platform_rules
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(csrf_protect)])
 
@@ -164,7 +165,7 @@ def _accounts_context(request: Request, session: Session, user: User, character_
             "oauth": account.platform in oauth.OAUTH_PLATFORMS,
         })
     return {
-        "active": "characters", "characters": chars, "by_character": by_character, "character_id": character_id,
+        "active": "accounts", "characters": chars, "by_character": by_character, "character_id": character_id,
         "methods": oauth.describe_connect_methods(settings), "notice": _notice(request),
         "error": request.query_params.get("error", ""), "forms": {}, "chats": [], **_helpers(user),
     }
@@ -238,7 +239,7 @@ def read_oauth_pending(pending_id: str, request: Request, session: SessionDep, u
         pending = oauth.get_pending(session, runtime=get_runtime(request), user=user, pending_id=pending_id)
     except AppError as exc:
         return redirect(_with("/accounts", error=exc.message))
-    ctx = {"active": "characters", "pending": pending, "name": _platform_name(pending.platform),
+    ctx = {"active": "accounts", "pending": pending, "name": _platform_name(pending.platform),
            "error": request.query_params.get("error", ""), **_helpers(user)}
     return render(request, "publishing/choose_page.html", ctx, user=user)
 
@@ -339,7 +340,7 @@ def create_account_check(account_id: int, request: Request, session: SessionDep,
 def read_account_disconnect(account_id: int, request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """Confirm before the tokens are deleted."""
     account = accounts.get_account(session, account_id, user=user)
-    ctx = {"active": "characters", "account": account, "name": _platform_name(account.platform)}
+    ctx = {"active": "accounts", "account": account, "name": _platform_name(account.platform)}
     return render(request, "publishing/confirm_disconnect.html", ctx, user=user)
 
 
@@ -362,7 +363,7 @@ def create_account_disconnect(account_id: int, request: Request, session: Sessio
 def read_account_reconnect(account_id: int, request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """Reconnect: OAuth networks restart their flow; token networks show their form."""
     account = accounts.get_account(session, account_id, user=user)
-    ctx = {"active": "characters", "account": account, "name": _platform_name(account.platform),
+    ctx = {"active": "accounts", "account": account, "name": _platform_name(account.platform),
            "oauth": account.platform in oauth.OAUTH_PLATFORMS, "error": request.query_params.get("error", ""),
            "blocked": oauth.not_configured(get_runtime(request).settings, account.platform)
            if account.platform in oauth.OAUTH_PLATFORMS else ""}
@@ -450,10 +451,15 @@ def _compose_context(request: Request, session: Session, user: User, character_i
     assets = compose.approved_assets(session, user=user, character_id=character_id) if character else []
     status = compose.public_media_status(runtime.settings)
     tz = (draft.timezone if draft else "") or user.timezone or "UTC"
+    # "Write with <character>" writes for a network the persona writer knows (its text rules); a network
+    # without rules (a test or custom adapter) is written for as the first known one it picks.
+    writing_platforms = {p: _platform_name(p) for p in platform_rules.PLATFORM_RULES}
+    write_default = next((p for p in platforms if p in writing_platforms), next(iter(writing_platforms)))
     return {
-        "active": "characters", "characters": chars, "character": character, "accounts": usable,
+        "writing_platforms": writing_platforms, "write_default": write_default,
+        "active": "compose", "characters": chars, "character": character, "accounts": usable,
         "platforms": platforms, "assets": assets, "draft": draft or compose.Draft(account_ids=[]),
-        "preview": preview, "public_media": status, "timezone": tz,
+        "preview": preview, "public_media": status, "timezone": tz, "post": None,
         "default_local": (draft.local_time if draft and draft.local_time else compose.default_local_time(tz)),
         "error": "", **_helpers(user),
     }
@@ -462,14 +468,23 @@ def _compose_context(request: Request, session: Session, user: User, character_i
 @router.get("/compose", response_class=HTMLResponse)
 def read_compose(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
     """Compose one post for one or many of a character's accounts."""
-    error = ""
+    from ainfluencer.posts import service as posts
+
+    error = request.query_params.get("error", "")
+    post = None
     try:
         character_id = _int(request.query_params.get("character"), "character")
-        ctx = _compose_context(request, session, user, character_id, None, None)
+        post_id = _int(request.query_params.get("post"), "post")
+        draft = None
+        if post_id is not None:  # editing a saved post: its character and fields fill the form
+            post = posts.get_post(session, post_id, user=user)
+            character_id, draft = post.character_id, posts.draft_of(post)
+        ctx = _compose_context(request, session, user, character_id, draft, None)
     except AppError as exc:
         error = exc.message
         ctx = _compose_context(request, session, user, None, None, None)
     ctx["error"] = error
+    ctx["post"] = post
     return render(request, "publishing/compose.html", ctx, user=user, status_code=422 if error else 200)
 
 
@@ -534,7 +549,7 @@ def read_publications_page(request: Request, session: SessionDep, user: CurrentU
     account_rows = accounts.list_accounts(session, user=user, character_id=character_id)
     chars = _characters(session, user)
     ctx = {
-        "active": "characters", "rows": rows, "total": total, "params": params, "page_no": page_no,
+        "active": "publications", "rows": rows, "total": total, "params": params, "page_no": page_no,
         "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE), "characters": chars,
         "character_names": {c.id: c.name for c in chars},
         "accounts": account_rows, "account_map": {a.id: a for a in account_rows} | {
@@ -554,7 +569,7 @@ def read_publication_page(publication_id: int, request: Request, session: Sessio
     account = session.get(SocialAccount, pub.account_id)
     character = session.get(Character, pub.character_id)
     ctx = {
-        "active": "characters", "pub": pub, "account": account, "character": character,
+        "active": "publications", "pub": pub, "account": account, "character": character,
         "platform_name": _platform_name(account.platform) if account else "",
         "events": publishing.events_of(session, pub), "actions": publishing.allowed_actions(pub),
         "needs_person": publishing.needs_person(pub), "notice": _notice(request),

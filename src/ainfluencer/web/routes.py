@@ -51,18 +51,26 @@ class NavItem:
     label: str
     href: str
     ready: bool
+    group: str = ""
 
 
+# Grouped by what a creator does: make, publish, look after. The group label is shown above its first item.
 NAV_ITEMS = (
     NavItem("dashboard", "Dashboard", "/dashboard", True),
-    NavItem("characters", "Characters", "/characters", True),
-    NavItem("studio", "Studio", "/studio", True),
-    NavItem("vault", "Vault", "/vault", True),
-    NavItem("calendar", "Calendar", "/calendar", True),
-    NavItem("inbox", "Inbox", "/inbox", False),
-    NavItem("analytics", "Analytics", "/analytics", False),
-    NavItem("academy", "Academy", "/academy", True),
-    NavItem("settings", "Settings", "/settings", True),
+    NavItem("compose", "Compose", "/compose", True, "Create"),
+    NavItem("characters", "Characters", "/characters", True, "Create"),
+    NavItem("studio", "Studio", "/studio", True, "Create"),
+    NavItem("vault", "Vault", "/vault", True, "Create"),
+    NavItem("review", "Review", "/review", True, "Publish"),
+    NavItem("posts", "Posts", "/posts", True, "Publish"),
+    NavItem("calendar", "Calendar", "/calendar", True, "Publish"),
+    NavItem("publications", "Publications", "/publications", True, "Publish"),
+    NavItem("rules", "Rules", "/automation", True, "Publish"),
+    NavItem("accounts", "Accounts", "/accounts", True, "Publish"),
+    NavItem("inbox", "Inbox", "/inbox", False, "Engage"),
+    NavItem("analytics", "Analytics", "/analytics", False, "Engage"),
+    NavItem("academy", "Academy", "/academy", True, "Engage"),
+    NavItem("settings", "Settings", "/settings", True, "Engage"),
 )
 
 # What each feature will do, said plainly, for its "coming soon" page and the landing page.
@@ -166,6 +174,18 @@ def linkify(text: str) -> Markup:
     return Markup("").join(out)
 
 
+def _kind_label(platform: str, kind: str) -> str:
+    from ainfluencer.services.writing import kind_label
+
+    return kind_label(platform, kind)
+
+
+def _feed_style(platform: str) -> Any:
+    from ainfluencer.posts.preview_style import feed_style
+
+    return feed_style(platform)
+
+
 def template_globals(runtime: Runtime) -> dict[str, Any]:
     """Values every template can read: app name, version, navigation, formatting helpers."""
     return {
@@ -175,6 +195,8 @@ def template_globals(runtime: Runtime) -> dict[str, Any]:
         "coming_soon": COMING_SOON,
         "fmt_time": fmt_time,
         "linkify": linkify,
+        "kind_label": _kind_label,
+        "feed_style": _feed_style,
         "embedded_mail": not runtime.settings.smtp_enabled,
     }
 
@@ -336,10 +358,40 @@ def _render_jobs_fragment(runtime: Runtime, templates: Jinja2Templates) -> str:
 
 
 def _session_alive(runtime: Runtime, raw: str | None) -> bool:
+    return _session_user_id(runtime, raw) is not None
+
+
+def _session_user_id(runtime: Runtime, raw: str | None) -> int | None:
     if not raw:
-        return False
+        return None
     with runtime.db.session() as s:
-        return auth.user_for_session(s, raw) is not None
+        user = auth.user_for_session(s, raw)
+        return user.id if user is not None else None
+
+
+def dashboard_context(session: Session, user: User) -> dict[str, Any]:
+    """What the dashboard body (``_dashboard_live.html``) needs."""
+    from ainfluencer.posts.dashboard import board
+    from ainfluencer.posts.pages import page_helpers
+
+    return {"board": board(session, user=user), **page_helpers(user)}
+
+
+def _dashboard_signature(runtime: Runtime, user_id: int) -> tuple[Any, ...]:
+    from ainfluencer.posts.dashboard import signature
+
+    with runtime.db.session() as s:
+        user = s.get(User, user_id)
+        return signature(s, user) if user is not None else ()
+
+
+def _render_dashboard_fragment(runtime: Runtime, templates: Jinja2Templates, user_id: int) -> str:
+    with runtime.db.session() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            return ""
+        ctx = dashboard_context(s, user)
+        return templates.get_template("_dashboard_live.html").render(**ctx)
 
 
 def sse_frame(event: str, data: str) -> str:
@@ -349,20 +401,31 @@ def sse_frame(event: str, data: str) -> str:
 
 
 async def job_events(request: Request, runtime: Runtime, templates: Jinja2Templates) -> AsyncIterator[str]:
-    """Push the jobs panel whenever a job changes; a comment line every 15 s keeps proxies from closing."""
+    """Push the jobs panel when a job changes and the creator's dashboard when a post or publication changes.
+
+    A comment line every 15 s keeps proxies from closing the stream.
+    """
     raw_session = request.cookies.get(SESSION_COOKIE)
+    user_id = await run_in_threadpool(_session_user_id, runtime, raw_session)
     last: tuple[Any, ...] | None = None
+    last_board: tuple[Any, ...] | None = None
     now = time.monotonic()
     last_sent, last_check = now, now
     yield "retry: 3000\n\n"
     while not await request.is_disconnected():
         signature = await run_in_threadpool(_jobs_signature, runtime)
+        board_sig = await run_in_threadpool(_dashboard_signature, runtime, user_id) if user_id else None
         now = time.monotonic()
+        sent = False
         if signature != last:
             html = await run_in_threadpool(_render_jobs_fragment, runtime, templates)
-            last, last_sent = signature, now
+            last, last_sent, sent = signature, now, True
             yield sse_frame("jobs", html)
-        elif now - last_sent >= SSE_PING_SECONDS:
+        if user_id and board_sig != last_board:
+            html = await run_in_threadpool(_render_dashboard_fragment, runtime, templates, user_id)
+            last_board, last_sent, sent = board_sig, now, True
+            yield sse_frame("dashboard", html)
+        if not sent and now - last_sent >= SSE_PING_SECONDS:
             last_sent = now
             yield ": ping\n\n"
         if now - last_check >= SSE_RECHECK_SESSION_SECONDS:
@@ -413,6 +476,7 @@ def build_web_router() -> APIRouter:
     router.include_router(importlib.import_module("ainfluencer.web.calendar").router)  # issue 5: calendar
     router.include_router(importlib.import_module("ainfluencer.web.automation").router)  # issue 5: automation rules
     router.include_router(importlib.import_module("ainfluencer.web.publishing").router)  # issue 5: accounts, compose
+    router.include_router(importlib.import_module("ainfluencer.posts.pages").router)  # review, posts
 
     # -- public --------------------------------------------------------------------------
 
@@ -598,12 +662,19 @@ def build_web_router() -> APIRouter:
 
     @router.get("/dashboard", response_class=HTMLResponse)
     def read_dashboard(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
-        """System status, job counts and the live jobs table."""
+        """The creator's dashboard: per character what goes out next, what waits for review, what failed."""
+        ctx = {"active": "dashboard", **dashboard_context(session, user)}
+        session.commit()  # the board may have marked fully published posts as published
+        return render(request, "dashboard.html", ctx, user=user)
+
+    @router.get("/settings/operations", response_class=HTMLResponse)
+    def read_operations(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
+        """System status (database, worker, scheduler) and the live jobs table."""
         # readiness() opens its own session; end ours first (SQLite transactions take the write lock).
         session.commit()
         ok, checks = readiness(get_runtime(request))
-        ctx = {"active": "dashboard", "ready": ok, "checks": checks, "checked_at": utcnow(), **jobs_snapshot(session)}
-        return render(request, "dashboard.html", ctx, user=user)
+        ctx = {"active": "settings", "ready": ok, "checks": checks, "checked_at": utcnow(), **jobs_snapshot(session)}
+        return render(request, "operations.html", ctx, user=user)
 
     @router.get("/dashboard/jobs", response_class=HTMLResponse)
     def read_dashboard_jobs(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
@@ -617,11 +688,14 @@ def build_web_router() -> APIRouter:
         session.commit()
         if _is_htmx(request):
             return render(request, "_jobs_table.html", jobs_snapshot(session), user=user)
-        return redirect("/dashboard")
+        return redirect("/settings/operations")
 
     @router.get("/events")
     async def read_events(request: Request) -> StreamingResponse:
-        """Server-sent events: ``jobs`` carries the jobs panel HTML whenever a job changes."""
+        """Server-sent events: ``jobs`` (the jobs panel) and ``dashboard`` (the creator's dashboard).
+
+        Each is sent again whenever a job, or a post or publication, changes.
+        """
         runtime = get_runtime(request)
         if not await run_in_threadpool(_session_alive, runtime, request.cookies.get(SESSION_COOKIE)):
             raise AuthRequired("Sign in to follow live updates.")
@@ -635,7 +709,7 @@ def build_web_router() -> APIRouter:
     def read_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser) -> HTMLResponse:
         """One job's details (the panel refreshes itself while the job is active)."""
         job = queue.get_job(session, job_id)
-        ctx = {"active": "dashboard", "job": job,
+        ctx = {"active": "settings", "job": job,
                "payload_json": json.dumps(job.payload, indent=2, sort_keys=True, default=str),
                "result_json": json.dumps(job.result, indent=2, sort_keys=True, default=str),
                "live": job.status in (JobStatus.queued, JobStatus.running)}

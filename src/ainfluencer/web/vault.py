@@ -276,7 +276,7 @@ def read_review(request: Request, session: SessionDep, user: CurrentUser) -> HTM
         cid = None
     items = vault.review_queue(session, user=user, character_id=cid, limit=200)
     chars = _characters(session, user)
-    ctx = {"active": "vault", "items": items, "characters": chars, "character_id": cid,
+    ctx = {"active": "review", "items": items, "characters": chars, "character_id": cid,
            "character_names": {c.id: c.name for c in chars}, "notice": _notice(request),
            "error": request.query_params.get("error", ""), **_helpers()}
     return render(request, "vault/review.html", ctx, user=user)

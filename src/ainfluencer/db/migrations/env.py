@@ -1,8 +1,17 @@
 """Alembic environment: uses the connection handed in by ainfluencer.db.migrate."""
 
+import warnings
+
 from alembic import context
+from sqlalchemy.exc import SAWarning
 
 from ainfluencer.db.models import Base
+
+# SQLite batch migrations reflect the tables they copy, and SQLAlchemy cannot reflect the expression index
+# ix_characters_name_lower. No batch operation recreates `characters` after 0002 creates that index, so
+# nothing is lost; the warning only alarmed people at every first start.
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index",
+                        category=SAWarning)
 
 config = context.config
 target_metadata = Base.metadata

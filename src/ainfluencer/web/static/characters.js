@@ -22,7 +22,13 @@
     if (output) output.textContent = value.toFixed(2);
     var hint = document.getElementById(slider.id + "-hint");
     var level = hint && hint.querySelector(".trait-level");
-    if (level) level.textContent = levelOf(value);
+    var word = levelOf(value);
+    if (level) level.textContent = word;
+    // The behaviour follows the level word (the same bands as the server's trait_guidance).
+    var guidance = hint && hint.querySelector(".trait-guidance");
+    var band = word === "very low" || word === "low" ? "low" : word === "moderate" ? "mid" : "high";
+    var text = slider.getAttribute("data-guide-" + band);
+    if (guidance && text) guidance.textContent = text;
   });
 
   // <select data-autosubmit> submits its form when changed (the form also has a submit button).
@@ -86,7 +92,7 @@
   // The saved text with its verdict: the same parts as the server's characters/_generated.html.
   function showDone(output, t) {
     var article = el("article", "sample generated" + (t.flagged ? " is-flagged" : ""));
-    var meta = capitalize(t.platform) + " · " + t.kind.replace(/_/g, " ") + " · " + t.style + " · written by " +
+    var meta = capitalize(t.platform) + " · " + (t.kind_label || t.kind.replace(/_/g, " ")) + " · " + t.style + " · written by " +
       t.backend + (t.model ? " (" + t.model + ")" : "") + " · " + t.attempts + " attempt" + (t.attempts !== 1 ? "s" : "") +
       (t.cost_usd ? " · $" + t.cost_usd.toFixed(4) : "");
     article.appendChild(el("p", "sample-meta", meta));
@@ -107,7 +113,25 @@
       (tags ? " · " + tags + " hashtag" + (tags !== 1 ? "s" : "") : "") +
       " · similarity to earlier texts " + t.near_dup_score.toFixed(2)));
     (t.notes || []).forEach(function (note) { article.appendChild(el("p", "hint warn-text", note)); });
+    article.appendChild(useInPost(t.id));
     output.replaceChildren(article);
+  }
+
+  // "Use in a post": the same form the server renders under a written text (a draft opens in Compose).
+  function useInPost(id) {
+    var form = el("form", "use-in-post");
+    form.method = "post";
+    form.action = "/posts/from-text/" + id;
+    var token = document.querySelector("input[name=csrf_token]");
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "csrf_token";
+    hidden.value = token ? token.value : "";
+    form.appendChild(hidden);
+    var button = el("button", "btn btn-secondary btn-sm", "Use in a post");
+    button.type = "submit";
+    form.appendChild(button);
+    return form;
   }
 
   function startDraft(output) {

@@ -1,0 +1,1 @@
+"""Posts: drafts a person (or a rule) writes, reviews and schedules; scheduling creates the publications."""
