@@ -629,8 +629,11 @@ def _fire(session: Session, rule: AutomationRule, *, trigger: str, info: dict[st
             session.flush()
     except IntegrityError:  # a second scheduler fired the same slot between our check and insert
         return None
+    # A scheduled firing has no person behind it: the job belongs to the character's owner.
+    owner_id = user_id if user_id is not None else session.scalar(
+        select(Character.user_id).where(Character.id == rule.character_id))
     job = enqueue(session, JOB_KIND, {"run_id": run.id}, idempotency_key=f"{JOB_KIND}:{run.id}", max_attempts=3,
-                  user_id=user_id)
+                  user_id=owner_id)
     run.job_id = job.id
     session.flush()
     return run
