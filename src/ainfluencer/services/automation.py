@@ -526,9 +526,13 @@ def list_runs(session: Session, *, user: User, rule_id: int | None = None, limit
 def get_run(session: Session, run_id: int, *, user: User) -> AutomationRun:
     """One run the user may see, or NotFound."""
     run = session.get(AutomationRun, run_id)
+    try:
+        if run is not None:
+            get_rule(session, run.rule_id, user=user)
+    except NotFound:
+        run = None  # the same words as a missing run: the answer must not name the other user's rule
     if run is None:
         raise NotFound(f"No automation run with id {run_id}.")
-    get_rule(session, run.rule_id, user=user)
     return run
 
 
