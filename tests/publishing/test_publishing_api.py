@@ -119,7 +119,7 @@ def _bad_requests(world: World) -> list[tuple[str, dict[str, Any], str, str]]:
          "targets.0.media.0.kind", "gif"),
         ("network's own rule", {"text": "hi", "targets": target, "media": [{"asset_id": png}]}, "targets.0", "JPEG"),
         ("a file path instead of an asset", {"text": "hi", "targets": target,
-                                             "media": [{"path": "../../etc/passwd"}]}, "media.0.path", "extra"),
+                                             "media": [{"path": "../../etc/passwd"}]}, "media.0.asset_id", "required"),
         ("unknown asset", {"text": "hi", "targets": target, "media": [{"asset_id": 999}]},
          "media.0.asset_id", "No asset"),
         ("asset not approved", {"text": "hi", "targets": target, "media": [{"asset_id": draft}]},
