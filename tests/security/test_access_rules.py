@@ -172,3 +172,28 @@ def test_the_jobs_panel_and_live_feed_show_a_member_only_their_jobs(
     assert f'href="/jobs/{a_job}"' not in feed_b
     assert f'href="/jobs/{a_job}"' in feed_a and f'href="/jobs/{system_job}"' not in feed_a
     assert f'href="/jobs/{a_job}"' in feed_owner and f'href="/jobs/{system_job}"' in feed_owner
+
+
+def test_session_cookie_is_random_hashed_at_rest_flagged_and_ended_by_a_password_change(
+    app: Any, runtime: Runtime, people: tuple[User, User, User],
+) -> None:
+    from ainfluencer.db.models import WebSession
+    from ainfluencer.services import auth
+
+    with _signed_in(app, "a@example.com") as first, _signed_in(app, "a@example.com") as second:
+        raw_1, raw_2 = first.cookies["ainf_session"], second.cookies["ainf_session"]
+        assert raw_1 != raw_2 and len(raw_1) >= 43  # 256 random bits per sign-in, never reused
+        r = first.post("/login", data={"email": "a@example.com", "password": PASSWORD,
+                                       "csrf_token": first.cookies["ainf_csrf"]}, follow_redirects=False)
+        header = r.headers["set-cookie"].lower()
+        assert "ainf_session=" in header and "httponly" in header and "samesite=lax" in header and "path=/" in header
+        assert first.cookies["ainf_session"] != raw_1  # signing in again issues a new value
+        with runtime.db.session() as s:
+            stored = set(s.scalars(select(WebSession.token_hash)))
+            assert raw_2 not in stored and auth.sha256(raw_2) in stored  # only the hash is kept
+            user = s.get(User, people[1].id)
+            assert user is not None
+            auth.change_password(s, user=user, new_password="another horse battery staple")
+        with runtime.db.session() as s:
+            assert auth.user_for_session(s, raw_2) is None  # every browser of that user is signed out
+        assert second.get("/dashboard", follow_redirects=False).status_code in (302, 303)
