@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import mimetypes
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -10,6 +12,7 @@ from fake_network import REFRESH, TOKEN, FakeNet
 from sqlalchemy import select, update
 
 from ainfluencer.db.models import Character, Job, JobStatus, User, utcnow
+from ainfluencer.db.models_media import Asset, AssetKind, ReviewState
 from ainfluencer.db.models_publishing import Publication, SocialAccount
 from ainfluencer.jobs import runner
 from ainfluencer.runtime import Runtime
@@ -32,6 +35,19 @@ class World:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data if data is not None else b"\xff\xd8\xff" + b"0" * (size - 3))
         return name
+
+    def media_asset(self, name: str, size: int = 2048, *, kind: AssetKind = AssetKind.image, mime: str = "",
+                    review_state: ReviewState = ReviewState.approved, shared: bool = False) -> int:
+        """A vault asset over a file in the media folder (approved; the world's character's unless ``shared``)."""
+        rel = self.media_file(name, size=size)
+        with self.runtime.db.session() as s:
+            asset = Asset(character_id=None if shared else self.character_id, created_by=self.user.id, kind=kind,
+                          sha256=hashlib.sha256(name.encode()).hexdigest(), path=rel, original_name=name,
+                          mime=mime or mimetypes.guess_type(name)[0] or "application/octet-stream", size=size,
+                          review_state=review_state)
+            s.add(asset)
+            s.flush()
+            return asset.id
 
 
 def make_character(runtime: Runtime, user: User, name: str = "Nova", handle: str = "nova") -> int:

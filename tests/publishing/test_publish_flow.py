@@ -21,6 +21,7 @@ from sqlalchemy import update
 
 from ainfluencer.db.models import JobStatus, User, utcnow
 from ainfluencer.db.models_publishing import AccountStatus, Publication, PublicationStatus, RateBucket
+from ainfluencer.errors import InvalidInput
 from ainfluencer.jobs import runner
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, publishing
@@ -130,12 +131,13 @@ def test_auth_error_fails_and_asks_for_reconnect(world: World) -> None:
     account = account_row(world.runtime, world.account_id)
     assert account.status == AccountStatus.needs_reconnect
     assert world.net.markers() == {}
-    # Until it is reconnected, later publications fail fast without calling the network.
+    # Until it is reconnected, later publications are refused when made, naming the account field.
     sent = len(world.net.requests)
-    second = publish(world, "later")
+    with pytest.raises(InvalidInput, match="needs reconnecting") as refused:
+        publish(world, "later")
+    assert refused.value.field == "targets.0.account_id"
     drain(world.runtime)
-    assert pub_row(world.runtime, second).status == S.failed and len(world.net.requests) == sent
-    assert "needs reconnecting" in pub_row(world.runtime, second).last_error
+    assert len(world.net.requests) == sent
 
 
 def test_paused_character_does_not_publish(world: World) -> None:

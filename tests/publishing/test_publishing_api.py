@@ -13,6 +13,7 @@ from publishing_helpers import World, drain, make_character, pub_row
 from sqlalchemy import func, select
 
 from ainfluencer.db.models import Job, User, utcnow
+from ainfluencer.db.models_media import ReviewState
 from ainfluencer.db.models_publishing import Publication, PublicationStatus
 from ainfluencer.services import publishing
 
@@ -97,10 +98,11 @@ def test_connect_new_account_then_check_and_disconnect(api: TestClient, world: W
 
 def _bad_requests(world: World) -> list[tuple[str, dict[str, Any], str, str]]:
     past = (utcnow() - timedelta(hours=1)).isoformat()
-    big = world.media_file("big.jpg", size=70 * 1024)
-    png = world.media_file("pic.png", size=1024)
-    gif = world.media_file("loop.gif", size=1024)
-    ok = world.media_file("ok.jpg", size=1024)
+    big = world.media_asset("big.jpg", size=70 * 1024)
+    png = world.media_asset("pic.png", size=1024)
+    gif = world.media_asset("loop.gif", size=1024)
+    ok = world.media_asset("ok.jpg", size=1024)
+    draft = world.media_asset("draft.jpg", size=1024, review_state=ReviewState.draft)
     target = [{"account_id": world.account_id}]
     return [
         ("caption over the limit", {"text": "x" * 281, "targets": target}, "targets.0", "280"),
@@ -111,18 +113,21 @@ def _bad_requests(world: World) -> list[tuple[str, dict[str, Any], str, str]]:
          "time zone"),
         ("unknown account", {"text": "hi", "targets": [{"account_id": 999}]}, "targets.0.account_id", "999"),
         ("empty post", {"text": "  ", "targets": target}, "targets.0.text", "text or media"),
-        ("media too large", {"text": "hi", "targets": target, "media": [{"path": big}]}, "targets.0.media.0.path",
-         "at most"),
-        ("kind the network refuses", {"text": "hi", "targets": target, "media": [{"path": gif}]},
+        ("media too large", {"text": "hi", "targets": target, "media": [{"asset_id": big}]},
+         "targets.0.media.0.path", "at most"),
+        ("kind the network refuses", {"text": "hi", "targets": target, "media": [{"asset_id": gif}]},
          "targets.0.media.0.kind", "gif"),
-        ("network's own rule", {"text": "hi", "targets": target, "media": [{"path": png}]}, "targets.0", "JPEG"),
-        ("outside the media folder", {"text": "hi", "targets": target, "media": [{"path": "../../etc/passwd"}]},
-         "targets.0.media.0.path", "inside the media folder"),
-        ("missing file", {"text": "hi", "targets": target, "media": [{"path": "nope.jpg"}]},
-         "targets.0.media.0.path", "No media file"),
-        ("too many files", {"text": "hi", "targets": target, "media": [{"path": ok}] * 3}, "targets.0.media",
+        ("network's own rule", {"text": "hi", "targets": target, "media": [{"asset_id": png}]}, "targets.0", "JPEG"),
+        ("a file path instead of an asset", {"text": "hi", "targets": target,
+                                             "media": [{"path": "../../etc/passwd"}]}, "media.0.asset_id", "required"),
+        ("unknown asset", {"text": "hi", "targets": target, "media": [{"asset_id": 999}]},
+         "media.0.asset_id", "No asset"),
+        ("asset not approved", {"text": "hi", "targets": target, "media": [{"asset_id": draft}]},
+         "media.0.asset_id", "approved"),
+        ("too many files", {"text": "hi", "targets": target, "media": [{"asset_id": ok}] * 3}, "targets.0.media",
          "allows 2"),
-        ("alt text too long", {"text": "hi", "targets": target, "media": [{"path": ok, "alt_text": "a" * 101}]},
+        ("alt text too long", {"text": "hi", "targets": target,
+                               "media": [{"asset_id": ok, "alt_text": "a" * 101}]},
          "targets.0.media.0.alt_text", "100"),
         ("account twice", {"text": "hi", "targets": target * 2}, "targets.1.account_id", "twice"),
         ("no first comment here", {"text": "hi", "targets": target, "first_comment": "more"},
@@ -158,9 +163,9 @@ def test_create_variants_read_reschedule_cancel(api: TestClient, world: World) -
         second = api.post("/api/v1/accounts", json={
             "character_id": other, "platform": "fakenet",
             "credentials": {"access_token": TOKEN, "extra": {"base_url": net2.url}}}).json()["id"]
-    photo = world.media_file("sunset.jpg")
+    photo = world.media_asset("sunset.jpg", shared=True)
     r = api.post("/api/v1/publications", json={
-        "text": "Golden hour", "media": [{"path": photo, "alt_text": "A sunset over the sea"}],
+        "text": "Golden hour", "media": [{"asset_id": photo, "alt_text": "A sunset over the sea"}],
         "scheduled_at": at.isoformat(),
         "targets": [{"account_id": world.account_id}, {"account_id": second, "text": "Golden hour, Iris edition"}],
     })

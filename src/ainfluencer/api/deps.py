@@ -9,12 +9,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from ainfluencer.csrf import SESSION_COOKIE as SESSION_COOKIE  # re-exported; the one name lives in csrf.py
 from ainfluencer.db.models import ApiToken, User
 from ainfluencer.errors import AuthRequired, PermissionDenied
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import auth
-
-SESSION_COOKIE = "ainf_session"
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -16,6 +16,9 @@ class AssetPublic(BaseModel):
     """One vault asset: the file's facts, what made it, its scores and provenance, and where it stands."""
 
     id: int
+    asset_id: int = Field(description="the reference to attach this file to a post: "
+                                      "``media: [{\"asset_id\": ...}]`` in ``POST /api/v1/publications`` and "
+                                      "``asset_ids`` in compose (the same number as ``id``)")
     character_id: int | None
     kind: str
     source: str

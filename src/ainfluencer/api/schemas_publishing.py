@@ -114,19 +114,19 @@ class ChatsPublic(BaseModel):
 
 
 class MediaIn(BaseModel):
-    """A file inside the media folder (path relative to it), with alt text."""
+    """One vault asset to attach, named by its ``asset_id`` (never by a file path).
+
+    Upload or generate the file into the vault first (``POST /api/v1/assets``), approve it, then pass the
+    ``asset_id`` that ``GET /api/v1/assets`` shows. The server reads the file, its type and size from the
+    asset; an asset you may not see, or one that is not approved, is refused with a 422 naming the field.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1, max_length=1000)
-    kind: Literal["image", "video", "gif"] | None = None
-    mime_type: str | None = Field(None, max_length=100)
-    alt_text: str = Field("", max_length=5000)
-    public_url: str = Field("", max_length=2000)
-    asset_id: int | None = None
-    duration_seconds: float | None = Field(None, ge=0)
-    width: int | None = Field(None, ge=1)
-    height: int | None = Field(None, ge=1)
+    asset_id: int = Field(description="the vault asset's id (``asset_id`` in ``GET /api/v1/assets``)")
+    kind: Literal["image", "video", "gif"] | None = Field(
+        None, description="how to send it when the file's type does not say (default: from the asset)")
+    alt_text: str = Field("", max_length=5000, description="text for people who use screen readers")
 
 
 class TargetIn(BaseModel):

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import ColumnElement, event, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
-from ainfluencer.db.models import Job, JobStatus, utcnow
+from ainfluencer.db.models import Job, JobStatus, User, utcnow
 from ainfluencer.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
@@ -97,19 +97,30 @@ def enqueue(
     return job
 
 
-def get_job(session: Session, job_id: int, *, user_id: int | None = None) -> Job:
-    """One job; with ``user_id``, only that user's (or system) jobs."""
-    job = session.get(Job, job_id)
-    if job is None or (user_id is not None and job.user_id not in (None, user_id)):
+def visible_jobs(user: User | None) -> ColumnElement[bool]:
+    """SQL condition: jobs ``user`` may see (the owner role and system code, ``None``, see all).
+
+    Anyone else sees only the jobs they caused; system jobs (no user) are the owner's to look after.
+    """
+    if user is None or user.is_owner:
+        return true()
+    return Job.user_id == user.id
+
+
+def get_job(session: Session, job_id: int, *, user: User | None = None) -> Job:
+    """One job; with ``user``, only one that user may see (another user's job is NotFound, not Forbidden)."""
+    job = session.scalars(select(Job).where(Job.id == job_id, visible_jobs(user))).first()
+    if job is None:
         raise NotFound(f"No job with id {job_id}.")
     return job
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None = None, kind: str | None = None, limit: int = 50, offset: int = 0
+    session: Session, *, user: User | None = None, status: JobStatus | None = None, kind: str | None = None,
+    limit: int = 50, offset: int = 0,
 ) -> tuple[list[Job], int]:
-    """Newest jobs first, with the total matching count."""
-    q = select(Job)
+    """Newest jobs first, with the total matching count; with ``user``, only the jobs they may see."""
+    q = select(Job).where(visible_jobs(user))
     if status is not None:
         q = q.where(Job.status == status)
     if kind:
@@ -146,9 +157,11 @@ def retry_job(session: Session, job: Job) -> Job:
     return job
 
 
-def status_counts(session: Session) -> dict[str, int]:
-    """How many jobs are in each status."""
-    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+def status_counts(session: Session, *, user: User | None = None) -> dict[str, int]:
+    """How many jobs are in each status (with ``user``: of the jobs they may see)."""
+    rows = session.execute(
+        select(Job.status, func.count()).where(visible_jobs(user)).group_by(Job.status)
+    ).all()
     counts = {s.value: 0 for s in JobStatus}
     for status, n in rows:
         counts[JobStatus(status).value] = int(n)

@@ -183,6 +183,7 @@ class Scheduler:
         summary: dict[str, Any] = {"leader": self.try_lead()}
         if self.is_leader:
             for name, step in (("reaped", self._reap), ("stuck_publications", self._recover_publications),
+                               ("publication_jobs", self._watch_publications),
                                ("backup", self._periodic_backup), ("automation", self._automation),
                                ("redispatched", self._redispatch)):
                 try:
@@ -220,6 +221,12 @@ class Scheduler:
         from ainfluencer.services.publishing import recover_stuck
 
         return recover_stuck(self.runtime)
+
+    def _watch_publications(self) -> dict[str, int]:
+        """Every waiting publication has a live job, or a person is told why not (see ensure_live_jobs)."""
+        from ainfluencer.services.publishing import ensure_live_jobs
+
+        return ensure_live_jobs(self.runtime)
 
     def _automation(self) -> dict[str, Any]:
         """Fire due automation rules (each slot at most once; see services.automation.tick)."""

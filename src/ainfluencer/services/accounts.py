@@ -585,4 +585,8 @@ def usable_for_publishing(account: SocialAccount) -> str:
     """Why an account cannot publish now ("" when it can)."""
     if account.status == AccountStatus.disconnected:
         return "The account is disconnected; reconnect it, then retry."
+    if account.status == AccountStatus.needs_reconnect:
+        # Refused up front: a post accepted now would only fail at its time.
+        return (f"The account needs reconnecting ({account.last_error or 'its token was refused'}); "
+                "reconnect it, then retry.")
     return ""

@@ -526,9 +526,13 @@ def list_runs(session: Session, *, user: User, rule_id: int | None = None, limit
 def get_run(session: Session, run_id: int, *, user: User) -> AutomationRun:
     """One run the user may see, or NotFound."""
     run = session.get(AutomationRun, run_id)
+    try:
+        if run is not None:
+            get_rule(session, run.rule_id, user=user)
+    except NotFound:
+        run = None  # the same words as a missing run: the answer must not name the other user's rule
     if run is None:
         raise NotFound(f"No automation run with id {run_id}.")
-    get_rule(session, run.rule_id, user=user)
     return run
 
 
@@ -629,8 +633,11 @@ def _fire(session: Session, rule: AutomationRule, *, trigger: str, info: dict[st
             session.flush()
     except IntegrityError:  # a second scheduler fired the same slot between our check and insert
         return None
+    # A scheduled firing has no person behind it: the job belongs to the character's owner.
+    owner_id = user_id if user_id is not None else session.scalar(
+        select(Character.user_id).where(Character.id == rule.character_id))
     job = enqueue(session, JOB_KIND, {"run_id": run.id}, idempotency_key=f"{JOB_KIND}:{run.id}", max_attempts=3,
-                  user_id=user_id)
+                  user_id=owner_id)
     run.job_id = job.id
     session.flush()
     return run

@@ -56,7 +56,7 @@ from typing import Any
 
 import httpx
 import regex
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, String, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -423,7 +423,8 @@ def _emit_webhooks(session: Session, pub: Publication, event: str) -> None:
         session.add(delivery)
         session.flush()
         enqueue(session, "webhook.deliver", {"delivery_id": delivery.id},
-                idempotency_key=f"webhook.deliver:{delivery.id}", max_attempts=WEBHOOK_JOB_ATTEMPTS)
+                idempotency_key=f"webhook.deliver:{delivery.id}", max_attempts=WEBHOOK_JOB_ATTEMPTS,
+            user_id=hook.user_id)
 
 
 def _enqueue_publish(session: Session, pub: Publication, run_at: datetime) -> Job:
@@ -447,7 +448,8 @@ def _cancel_queued_publish(session: Session, pub: Publication) -> None:
 def _enqueue_reconcile(session: Session, pub: Publication, *, delay: timedelta | None = None) -> None:
     enqueue(session, "publish.reconcile", {"publication_id": pub.id, "attempt": pub.attempts},
             idempotency_key=f"publish.reconcile:{pub.id}:{pub.generation}:{pub.attempts}:{uuid.uuid4().hex[:8]}",
-            run_at=utcnow() + (RECONCILE_DELAY if delay is None else delay), max_attempts=RECONCILE_JOB_ATTEMPTS)
+            run_at=utcnow() + (RECONCILE_DELAY if delay is None else delay), max_attempts=RECONCILE_JOB_ATTEMPTS,
+            user_id=pub.created_by)
 
 
 def _enqueue_check(session: Session, pub: Publication, poll: int) -> None:
@@ -456,7 +458,7 @@ def _enqueue_check(session: Session, pub: Publication, poll: int) -> None:
     pub.next_attempt_at = run_at
     enqueue(session, "publish.check", {"publication_id": pub.id, "attempt": pub.attempts, "poll": poll},
             idempotency_key=f"publish.check:{pub.id}:{pub.generation}:{pub.attempts}:{poll}:{uuid.uuid4().hex[:8]}",
-            run_at=run_at, max_attempts=CHECK_JOB_ATTEMPTS)
+            run_at=run_at, max_attempts=CHECK_JOB_ATTEMPTS, user_id=pub.created_by)
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -1169,6 +1171,83 @@ def recover_stuck(runtime: Runtime, *, older_than: timedelta = STUCK_AFTER) -> i
     return moved
 
 
+WATCH_ACTOR = "watch"
+WATCH_GRACE = timedelta(minutes=1)
+WATCH_MAX_REQUEUES = 3  # per generation; after that a person decides (the row turns failed / awaiting a person)
+_LIVE = (JobStatus.queued, JobStatus.running)
+
+
+def _live_job(*patterns: ColumnElement[str]) -> ColumnElement[bool]:
+    """SQL: a queued or running job whose idempotency key matches one of the LIKE ``patterns``."""
+    return select(Job.id).where(Job.status.in_(_LIVE), or_(*(Job.idempotency_key.like(p) for p in patterns))).exists()
+
+
+def ensure_live_jobs(runtime: Runtime, *, grace: timedelta = WATCH_GRACE) -> dict[str, int]:
+    """Scheduler invariant: every waiting publication has a live job, or a person is told why it has none.
+
+    ``planned``/``due``/``retry_wait`` rows have sent nothing, so re-queuing their publish job is safe;
+    an ``unknown`` row gets a fresh reconcile job (it looks before anything is resent). Each repair is an
+    event row saying what happened to the job; after ``WATCH_MAX_REQUEUES`` repairs of one generation the
+    row is handed to a person instead (``failed``, or ``unknown`` awaiting a person) with the reason.
+    ``sending`` rows are ``recover_stuck``'s.
+    """
+    cutoff = utcnow() - grace
+    pid = cast(Publication.id, String)
+    publish_key = literal("publish:") + pid + literal(":") + cast(Publication.dispatch_seq, String)
+    counts = {"requeued": 0, "reconciling": 0, "to_person": 0}
+    with runtime.db.session() as s:
+        waiting = s.scalars(select(Publication).where(
+            Publication.status.in_(CLAIMABLE), Publication.updated_at < cutoff, ~_live_job(publish_key),
+        ).limit(500)).all()
+        unknown = s.scalars(select(Publication).where(
+            Publication.status == S.unknown, Publication.awaiting_person.is_(False), Publication.updated_at < cutoff,
+            ~_live_job(literal("publish.reconcile:") + pid + literal(":%"),
+                       literal("publish.check:") + pid + literal(":%")),
+        ).limit(500)).all()
+        for pub in [*waiting, *unknown]:
+            if pub.status == S.unknown:
+                what = "its reconcile job"
+            else:
+                job = s.scalar(select(Job).where(Job.idempotency_key == publish_job_key(pub.id, pub.dispatch_seq)))
+                what = (f"its publish job #{job.id} is {job.status.value}"
+                        + (f" ({job.last_error})" if job.last_error else "")) if job else "it has no publish job"
+            repairs = sum(1 for e in events_of(s, pub) if e.actor == WATCH_ACTOR
+                          and (e.detail or {}).get("generation") == pub.generation)
+            status = pub.status
+            if repairs >= WATCH_MAX_REQUEUES:
+                reason = (f"Stuck: {what}, and re-queuing it {repairs} times did not help. "
+                          "Retry it or cancel it.")
+                if status == S.unknown:
+                    moved = _transition(s, pub, S.unknown, expect=(S.unknown,), actor=WATCH_ACTOR, message=reason,
+                                        detail={"generation": pub.generation, "stuck": True}, awaiting_person=True)
+                else:
+                    moved = _transition(s, pub, S.failed, expect=(status,), actor=WATCH_ACTOR, message=reason,
+                                        detail={"generation": pub.generation, "stuck": True}, last_error=reason)
+                counts["to_person"] += int(moved)
+            elif status == S.unknown:
+                _event(s, pub, status.value, status.value, WATCH_ACTOR, generation=pub.generation,
+                       message="No job was checking the network for this post; checking again.")
+                _enqueue_reconcile(s, pub, delay=timedelta(0))
+                counts["reconciling"] += 1
+            else:
+                # Conditional on the dispatch we looked at: a concurrent reschedule wins and we skip.
+                seq = pub.dispatch_seq
+                res = s.execute(update(Publication).where(
+                    Publication.id == pub.id, Publication.status == status, Publication.dispatch_seq == seq,
+                ).values(dispatch_seq=seq + 1, updated_at=utcnow()).execution_options(synchronize_session=False))
+                if res.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+                set_committed_value(pub, "dispatch_seq", seq + 1)
+                when = pub.next_attempt_at if status == S.retry_wait and pub.next_attempt_at else pub.scheduled_at
+                enqueue(s, "publish", {"publication_id": pub.id, "seq": seq + 1},
+                        idempotency_key=publish_job_key(pub.id, seq + 1), run_at=max(when, utcnow()),
+                        max_attempts=PUBLISH_JOB_ATTEMPTS, user_id=pub.created_by)
+                _event(s, pub, status.value, status.value, WATCH_ACTOR, generation=pub.generation,
+                       message=f"Queued again: {what}. To stop this post, cancel the publication.")
+                counts["requeued"] += 1
+    return counts
+
+
 # ---- webhooks ----------------------------------------------------------------------------------------
 
 
@@ -1278,7 +1357,8 @@ def ping_webhook(session: Session, *, hook: Webhook) -> WebhookDelivery:
     session.add(delivery)
     session.flush()
     enqueue(session, "webhook.deliver", {"delivery_id": delivery.id},
-            idempotency_key=f"webhook.deliver:{delivery.id}", max_attempts=WEBHOOK_JOB_ATTEMPTS)
+            idempotency_key=f"webhook.deliver:{delivery.id}", max_attempts=WEBHOOK_JOB_ATTEMPTS,
+            user_id=hook.user_id)
     return delivery
 
 

@@ -122,10 +122,26 @@ def list_appearances(session: Session, *, character: Character) -> list[Appearan
 def get_appearance(session: Session, *, user: User, appearance_id: int) -> Appearance:
     """One appearance of a character the user may see, or NotFound."""
     appearance = session.get(Appearance, appearance_id)
-    if appearance is None:
+    if appearance is None or not _may_see(session, user, appearance.character_id):
+        # The same words as for a missing row: the answer must not name the other user's character.
         raise NotFound(f"No appearance with id {appearance_id}.")
-    get_character(session, appearance.character_id, user=user)
     return appearance
+
+
+def get_reference_photo(session: Session, *, user: User, photo_id: int) -> ReferencePhoto:
+    """One reference photo of a character the user may see, or NotFound."""
+    photo = session.get(ReferencePhoto, photo_id)
+    if photo is None or not _may_see(session, user, photo.character_id):
+        raise NotFound(f"No reference photo with id {photo_id}.")
+    return photo
+
+
+def _may_see(session: Session, user: User, character_id: int) -> bool:
+    try:
+        get_character(session, character_id, user=user)
+    except NotFound:
+        return False
+    return True
 
 
 def create_appearance(

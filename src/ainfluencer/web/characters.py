@@ -28,7 +28,7 @@ from ainfluencer.characters.persona import (
 )
 from ainfluencer.csrf import csrf_protect
 from ainfluencer.db.models import Character, User
-from ainfluencer.errors import AppError, InvalidInput
+from ainfluencer.errors import AppError, InvalidInput, PermissionDenied
 from ainfluencer.services import characters as svc
 from ainfluencer.services import writing
 from ainfluencer.services.characters import InvalidFields
@@ -755,8 +755,10 @@ def create_text_model(request: Request, session: SessionDep, user: CurrentUser, 
 
 @router.post("/settings/text-models/{backend_id}/test", response_class=HTMLResponse)
 def create_text_model_test(request: Request, backend_id: int, session: SessionDep, user: CurrentUser) -> Response:
-    """Test a saved backend; the result stays on its row."""
+    """Test a saved backend; the result stays on its row (owner only, like every other model-server change)."""
     row = writing.get_backend_config(session, backend_id)
+    if not user.is_owner:
+        raise PermissionDenied("Only the owner of this installation can test text backends.")
     writing.test_backend_config(session, get_runtime(request), config=row)
     session.commit()
     return redirect(f"/settings/text-models#backend-{row.id}")

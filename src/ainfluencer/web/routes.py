@@ -339,26 +339,28 @@ def _send_reset(request: Request, session: SessionDep, user: User) -> None:
 # ---- jobs snapshot (dashboard and SSE) -------------------------------------------------------
 
 
-def jobs_snapshot(session: Session) -> dict[str, Any]:
-    """Recent jobs and counts per status for the live jobs panel."""
-    jobs, total = queue.list_jobs(session, limit=RECENT_JOBS)
-    return {"jobs": jobs, "total": total, "counts": queue.status_counts(session)}
+def jobs_snapshot(session: Session, user: User) -> dict[str, Any]:
+    """Recent jobs and counts per status for the live jobs panel: the user's own (the owner: all)."""
+    jobs, total = queue.list_jobs(session, user=user, limit=RECENT_JOBS)
+    return {"jobs": jobs, "total": total, "counts": queue.status_counts(session, user=user)}
 
 
-def _jobs_signature(runtime: Runtime) -> tuple[Any, ...]:
+def _jobs_signature(runtime: Runtime, user_id: int) -> tuple[Any, ...]:
     with runtime.db.session() as s:
-        row = s.execute(select(func.count(Job.id), func.max(Job.updated_at), func.max(Job.id))).one()
+        user = s.get(User, user_id)
+        if user is None:
+            return ()
+        row = s.execute(select(func.count(Job.id), func.max(Job.updated_at), func.max(Job.id))
+                        .where(queue.visible_jobs(user))).one()
     return tuple(row)
 
 
-def _render_jobs_fragment(runtime: Runtime, templates: Jinja2Templates) -> str:
+def _render_jobs_fragment(runtime: Runtime, templates: Jinja2Templates, user_id: int) -> str:
     with runtime.db.session() as s:
-        snapshot = jobs_snapshot(s)
+        user = s.get(User, user_id)
+        snapshot = jobs_snapshot(s, user) if user is not None else {
+            "jobs": [], "total": 0, "counts": {st.value: 0 for st in JobStatus}}
     return templates.get_template("_jobs_table.html").render(**snapshot)
-
-
-def _session_alive(runtime: Runtime, raw: str | None) -> bool:
-    return _session_user_id(runtime, raw) is not None
 
 
 def _session_user_id(runtime: Runtime, raw: str | None) -> int | None:
@@ -367,6 +369,10 @@ def _session_user_id(runtime: Runtime, raw: str | None) -> int | None:
     with runtime.db.session() as s:
         user = auth.user_for_session(s, raw)
         return user.id if user is not None else None
+
+
+def _session_alive(runtime: Runtime, raw: str | None) -> bool:
+    return _session_user_id(runtime, raw) is not None
 
 
 def dashboard_context(session: Session, user: User) -> dict[str, Any]:
@@ -400,25 +406,28 @@ def sse_frame(event: str, data: str) -> str:
     return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
-async def job_events(request: Request, runtime: Runtime, templates: Jinja2Templates) -> AsyncIterator[str]:
-    """Push the jobs panel when a job changes and the creator's dashboard when a post or publication changes.
+async def job_events(
+    request: Request, runtime: Runtime, templates: Jinja2Templates, user_id: int
+) -> AsyncIterator[str]:
+    """Push the user's jobs panel and the creator's dashboard whenever one of them changes.
+
+    A member sees their own jobs, the owner every job.
 
     A comment line every 15 s keeps proxies from closing the stream.
     """
     raw_session = request.cookies.get(SESSION_COOKIE)
-    user_id = await run_in_threadpool(_session_user_id, runtime, raw_session)
     last: tuple[Any, ...] | None = None
     last_board: tuple[Any, ...] | None = None
     now = time.monotonic()
     last_sent, last_check = now, now
     yield "retry: 3000\n\n"
     while not await request.is_disconnected():
-        signature = await run_in_threadpool(_jobs_signature, runtime)
-        board_sig = await run_in_threadpool(_dashboard_signature, runtime, user_id) if user_id else None
+        signature = await run_in_threadpool(_jobs_signature, runtime, user_id)
+        board_sig = await run_in_threadpool(_dashboard_signature, runtime, user_id)
         now = time.monotonic()
         sent = False
         if signature != last:
-            html = await run_in_threadpool(_render_jobs_fragment, runtime, templates)
+            html = await run_in_threadpool(_render_jobs_fragment, runtime, templates, user_id)
             last, last_sent, sent = signature, now, True
             yield sse_frame("jobs", html)
         if user_id and board_sig != last_board:
@@ -430,7 +439,7 @@ async def job_events(request: Request, runtime: Runtime, templates: Jinja2Templa
             yield ": ping\n\n"
         if now - last_check >= SSE_RECHECK_SESSION_SECONDS:
             last_check = now
-            if not await run_in_threadpool(_session_alive, runtime, raw_session):
+            if await run_in_threadpool(_session_user_id, runtime, raw_session) != user_id:
                 return
         await anyio.sleep(SSE_POLL_SECONDS)
 
@@ -673,13 +682,14 @@ def build_web_router() -> APIRouter:
         # readiness() opens its own session; end ours first (SQLite transactions take the write lock).
         session.commit()
         ok, checks = readiness(get_runtime(request))
-        ctx = {"active": "settings", "ready": ok, "checks": checks, "checked_at": utcnow(), **jobs_snapshot(session)}
+        ctx = {"active": "settings", "ready": ok, "checks": checks, "checked_at": utcnow(),
+               **jobs_snapshot(session, user)}
         return render(request, "operations.html", ctx, user=user)
 
     @router.get("/dashboard/jobs", response_class=HTMLResponse)
     def read_dashboard_jobs(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
         """The jobs panel alone (htmx refresh and fallback)."""
-        return render(request, "_jobs_table.html", jobs_snapshot(session), user=user)
+        return render(request, "_jobs_table.html", jobs_snapshot(session, user), user=user)
 
     @router.post("/dashboard/selftest", response_class=HTMLResponse)
     def create_selftest(request: Request, session: SessionDep, user: CurrentUser) -> Response:
@@ -687,7 +697,7 @@ def build_web_router() -> APIRouter:
         queue.enqueue(session, "selftest", dict(SELFTEST_PAYLOAD), user_id=user.id)
         session.commit()
         if _is_htmx(request):
-            return render(request, "_jobs_table.html", jobs_snapshot(session), user=user)
+            return render(request, "_jobs_table.html", jobs_snapshot(session, user), user=user)
         return redirect("/settings/operations")
 
     @router.get("/events")
@@ -697,10 +707,11 @@ def build_web_router() -> APIRouter:
         Each is sent again whenever a job, or a post or publication, changes.
         """
         runtime = get_runtime(request)
-        if not await run_in_threadpool(_session_alive, runtime, request.cookies.get(SESSION_COOKIE)):
+        user_id = await run_in_threadpool(_session_user_id, runtime, request.cookies.get(SESSION_COOKIE))
+        if user_id is None:
             raise AuthRequired("Sign in to follow live updates.")
         return StreamingResponse(
-            job_events(request, runtime, _templates(request)),
+            job_events(request, runtime, _templates(request), user_id),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -708,7 +719,7 @@ def build_web_router() -> APIRouter:
     @router.get("/jobs/{job_id}", response_class=HTMLResponse)
     def read_job(request: Request, job_id: int, session: SessionDep, user: CurrentUser) -> HTMLResponse:
         """One job's details (the panel refreshes itself while the job is active)."""
-        job = queue.get_job(session, job_id)
+        job = queue.get_job(session, job_id, user=user)
         ctx = {"active": "settings", "job": job,
                "payload_json": json.dumps(job.payload, indent=2, sort_keys=True, default=str),
                "result_json": json.dumps(job.result, indent=2, sort_keys=True, default=str),
@@ -719,14 +730,14 @@ def build_web_router() -> APIRouter:
     @router.post("/jobs/{job_id}/cancel")
     def create_job_cancel(job_id: int, session: SessionDep, user: CurrentUser) -> Response:
         """Cancel a queued or running job."""
-        queue.cancel_job(session, queue.get_job(session, job_id))
+        queue.cancel_job(session, queue.get_job(session, job_id, user=user))
         session.commit()
         return redirect(f"/jobs/{job_id}")
 
     @router.post("/jobs/{job_id}/retry")
     def create_job_retry(job_id: int, session: SessionDep, user: CurrentUser) -> Response:
         """Put a failed or cancelled job back on the queue."""
-        queue.retry_job(session, queue.get_job(session, job_id))
+        queue.retry_job(session, queue.get_job(session, job_id, user=user))
         session.commit()
         return redirect(f"/jobs/{job_id}")
 

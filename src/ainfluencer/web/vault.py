@@ -574,12 +574,12 @@ def create_studio_reference(request: Request, session: SessionDep, user: Current
 @router.post("/studio/reference-photos/{photo_id}/delete")
 def delete_studio_reference(request: Request, photo_id: int, session: SessionDep, user: CurrentUser) -> Response:
     """Withdraw a reference photo."""
-    photo = session.get(ReferencePhoto, photo_id)
-    if photo is None:
-        return _fail(session, "/studio", NotFound(f"No reference photo with id {photo_id}."))
+    try:
+        photo = studio.get_reference_photo(session, user=user, photo_id=photo_id)
+    except AppError as exc:
+        return _fail(session, "/studio", exc)
     back = f"/studio/{photo.character_id}"
     try:
-        characters_svc.get_character(session, photo.character_id, user=user)
         studio.delete_reference_photo(session, user=user, settings=get_runtime(request).settings, photo=photo,
                                       ip=client_ip(request))
     except AppError as exc:

@@ -32,7 +32,8 @@ router = APIRouter(prefix="/assets", tags=["assets"])
 def asset_public(asset: Asset) -> AssetPublic:
     """Schema for one asset."""
     return AssetPublic(
-        id=asset.id, character_id=asset.character_id, kind=asset.kind.value, source=asset.source.value,
+        id=asset.id, asset_id=asset.id, character_id=asset.character_id, kind=asset.kind.value,
+        source=asset.source.value,
         mime=asset.mime, size=asset.size, width=asset.width, height=asset.height, duration_s=asset.duration_s,
         sha256=asset.sha256, original_name=asset.original_name, prompt=asset.prompt,
         negative_prompt=asset.negative_prompt, caption=asset.caption, backend=asset.backend, model=asset.model,

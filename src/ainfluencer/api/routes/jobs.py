@@ -27,15 +27,15 @@ def read_jobs(
     limit: int = Query(50, ge=1, le=200),
     offset: int = Query(0, ge=0),
 ) -> JobsPublic:
-    """Jobs, newest first."""
-    rows, total = queue.list_jobs(session, status=status_, kind=kind, limit=limit, offset=offset)
+    """Jobs you caused, newest first (the owner role sees every job, including the system's)."""
+    rows, total = queue.list_jobs(session, user=principal.user, status=status_, kind=kind, limit=limit, offset=offset)
     return JobsPublic(data=[job_public(j) for j in rows], count=total)
 
 
 @router.get("/{job_id}", response_model=JobPublic)
 def read_job(job_id: int, principal: Reader, session: SessionDep) -> JobPublic:
-    """One job's state."""
-    return job_public(queue.get_job(session, job_id))
+    """One job's state; another user's job answers 404."""
+    return job_public(queue.get_job(session, job_id, user=principal.user))
 
 
 @router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED)
@@ -62,10 +62,10 @@ def create_job(body: JobCreate, principal: Writer, session: SessionDep) -> JobPu
 @router.post("/{job_id}/cancel", response_model=JobPublic)
 def cancel_job(job_id: int, principal: Writer, session: SessionDep) -> JobPublic:
     """Cancel a queued or running job."""
-    return job_public(queue.cancel_job(session, queue.get_job(session, job_id)))
+    return job_public(queue.cancel_job(session, queue.get_job(session, job_id, user=principal.user)))
 
 
 @router.post("/{job_id}/retry", response_model=JobPublic)
 def retry_job(job_id: int, principal: Writer, session: SessionDep) -> JobPublic:
     """Re-queue a failed or cancelled job."""
-    return job_public(queue.retry_job(session, queue.get_job(session, job_id)))
+    return job_public(queue.retry_job(session, queue.get_job(session, job_id, user=principal.user)))

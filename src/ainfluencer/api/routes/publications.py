@@ -18,7 +18,11 @@ from ainfluencer.api.schemas_publishing import (
     PublicationReschedule,
     PublicationsPublic,
 )
+from ainfluencer.db.models import User
+from ainfluencer.db.models_media import ReviewState
 from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount
+from ainfluencer.errors import InvalidInput, NotFound
+from ainfluencer.services import accounts, vault
 from ainfluencer.services import publishing as svc
 
 router = APIRouter(prefix="/publications", tags=["publications"])
@@ -48,21 +52,58 @@ def publication_detail(session: Session, pub: Publication) -> PublicationDetail:
     return PublicationDetail(**base.model_dump(), events=events)
 
 
-def _media(items: list[MediaIn] | None) -> list[svc.MediaSpec] | None:
+def _media(session: Session, user: User, items: list[MediaIn] | None, *, where: str,
+           character_ids: set[int]) -> list[svc.MediaSpec] | None:
+    """Vault assets the caller may see, as media specs; the file path comes from the asset, never the client."""
     if items is None:
         return None
-    return [svc.MediaSpec(**m.model_dump()) for m in items]
+    specs = []
+    for j, item in enumerate(items):
+        field = f"{where}.{j}.asset_id"
+        try:
+            asset = vault.get_asset(session, item.asset_id, user=user)
+        except NotFound:
+            raise InvalidInput(f"No asset with id {item.asset_id}.", field=field) from None
+        if asset.review_state != ReviewState.approved:
+            raise InvalidInput(f"Asset {asset.id} is {asset.review_state.value.replace('_', ' ')}; only approved "
+                               "assets are published. Approve it in the vault first.", field=field)
+        if asset.character_id is not None and character_ids - {asset.character_id}:
+            raise InvalidInput(f"Asset {asset.id} belongs to another character.", field=field)
+        specs.append(svc.MediaSpec(path=asset.path, kind=item.kind, mime_type=asset.mime or None,
+                                   alt_text=item.alt_text, asset_id=asset.id, duration_seconds=asset.duration_s,
+                                   width=asset.width, height=asset.height))
+    return specs
+
+
+def _characters_of(session: Session, user: User, account_ids: list[int]) -> set[int]:
+    """Characters of the accounts the caller may see (unknown ones are refused later, by the service)."""
+    found = set()
+    for account_id in account_ids:
+        try:
+            found.add(accounts.get_account(session, account_id, user=user).character_id)
+        except NotFound:
+            continue
+    return found
 
 
 @router.post("", response_model=PublicationsPublic, status_code=status.HTTP_201_CREATED)
 def create_publications(body: PublicationCreate, request: Request, principal: Writer, session: SessionDep,
                         runtime: RuntimeDep) -> PublicationsPublic:
-    """Validate against every network's limits, then queue one publication per account (all or nothing)."""
+    """Validate against every network's limits, then queue one publication per account (all or nothing).
+
+    Media are vault assets named by ``asset_id`` (see ``GET /api/v1/assets``); file paths are not accepted.
+    """
+    user = principal.user
+    shared_accounts = [t.account_id for t in body.targets if t.media is None]
+    shared = _media(session, user, body.media, where="media",
+                    character_ids=_characters_of(session, user, shared_accounts)) or []
     spec = svc.PostSpec(
-        targets=[svc.TargetSpec(account_id=t.account_id, text=t.text, title=t.title, media=_media(t.media),
+        targets=[svc.TargetSpec(account_id=t.account_id, text=t.text, title=t.title,
+                                media=_media(session, user, t.media, where=f"targets.{i}.media",
+                                             character_ids=_characters_of(session, user, [t.account_id])),
                                 options=t.options, first_comment=t.first_comment, tags=t.tags)
-                 for t in body.targets],
-        text=body.text, title=body.title, media=_media(body.media) or [], options=body.options,
+                 for i, t in enumerate(body.targets)],
+        text=body.text, title=body.title, media=shared, options=body.options,
         first_comment=body.first_comment, tags=body.tags, ai_generated=body.ai_generated,
         scheduled_at=body.scheduled_at, character_id=body.character_id,
     )

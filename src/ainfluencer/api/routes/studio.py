@@ -25,7 +25,7 @@ from ainfluencer.api.schemas_media import (
     StylePublic,
 )
 from ainfluencer.db.models_media import Appearance, CharacterMediaSettings, ReferencePhoto
-from ainfluencer.errors import InvalidInput, NotFound
+from ainfluencer.errors import InvalidInput
 from ainfluencer.media.safe_image import MediaRejected
 from ainfluencer.services import studio, vault
 from ainfluencer.services.characters import get_character
@@ -168,10 +168,7 @@ def delete_reference_photo(
     request: Request, photo_id: int, principal: Writer, session: SessionDep, runtime: RuntimeDep
 ) -> None:
     """Withdraw a reference photo (its file is deleted)."""
-    photo = session.get(ReferencePhoto, photo_id)
-    if photo is None:
-        raise NotFound(f"No reference photo with id {photo_id}.")
-    get_character(session, photo.character_id, user=principal.user)
+    photo = studio.get_reference_photo(session, user=principal.user, photo_id=photo_id)
     studio.delete_reference_photo(session, user=principal.user, settings=runtime.settings, photo=photo,
                                   ip=client_ip(request))
 

@@ -131,7 +131,9 @@ def create_model_pull(backend_id: int, body: ModelPull, principal: Writer, sessi
 def create_backend_test(
     backend_id: int, principal: Writer, session: SessionDep, runtime: RuntimeDep
 ) -> ConnectionTestPublic:
-    """Check that the backend answers and its key works; the outcome is kept for the Settings page."""
+    """Check that the backend answers and its key works; the outcome is kept for the Settings page (owner only)."""
     row = writing.get_backend_config(session, backend_id)
+    if not principal.user.is_owner:
+        raise PermissionDenied("Only the owner of this installation can test text backends.")
     report = writing.test_backend_config(session, runtime, config=row)
     return ConnectionTestPublic(ok=report.ok, message=report.message, models=report.models)
