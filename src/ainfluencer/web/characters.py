@@ -600,12 +600,12 @@ def create_generated(request: Request, character_id: int, session: SessionDep, u
                      form: Form) -> HTMLResponse:
     """Write a text for a platform in the character's voice."""
     character = _character(session, character_id, user)
-    raw = {k: _text(form, k) for k in ("platform", "kind", "style", "template", "brief", "reply_to")}
+    raw = {k: _text(form, k) for k in ("platform", "kind", "style", "template", "brief", "reply_to", "allow_template")}
     try:
         row = writing.generate(
             session, get_runtime(request), character=character, user=user, platform=raw["platform"],
             kind=raw["kind"] or None, style=raw["style"] or None, brief=raw["brief"], template=raw["template"] or None,
-            reply_to=raw["reply_to"] or None,
+            reply_to=raw["reply_to"] or None, allow_template=raw["allow_template"] in ("1", "true", "on"),
         )
     except AppError as exc:
         session.rollback()
