@@ -206,6 +206,7 @@ class LocalTextBackend(TextBackend):
             try:
                 with loaded.lock:
                     parts: list[str] = []
+                    chunks = 0  # llama.cpp streams one chunk per sampled token
                     finish = None
                     for chunk in loaded.llm.create_chat_completion(messages=payload, stream=True, **options):
                         if stop.is_set():
@@ -213,12 +214,13 @@ class LocalTextBackend(TextBackend):
                             break
                         choice = (chunk.get("choices") or [{}])[0]
                         delta = (choice.get("delta") or {}).get("content")
+                        chunks += 1 if delta is not None else 0
                         if delta:
                             parts.append(delta)
                             put(("delta", delta))
                         finish = choice.get("finish_reason") or finish
                     prompt_tokens = self._count_prompt(loaded.llm, payload)
-                    completion_tokens = len(loaded.llm.tokenize("".join(parts).encode(), add_bos=False)) if parts else 0
+                    completion_tokens = chunks
                 put(("end", (finish, prompt_tokens, completion_tokens)))
             except ValueError as exc:
                 put(("error", BackendPermanentError(str(exc)[:300], backend=self.name)))
