@@ -169,7 +169,7 @@ def _receive(response: httpx.Response, part: Path, *, offset: int, size_bytes: i
     done = offset
     last = 0.0
     with part.open(mode) as f:
-        for block in response.iter_bytes(CHUNK_BYTES):
+        for block in response.iter_bytes():  # as received, so an interruption keeps what arrived
             f.write(block)
             done += len(block)
             now = time.monotonic()

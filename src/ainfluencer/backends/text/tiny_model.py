@@ -18,6 +18,12 @@ _WORDS = ["▁the", "▁a", "▁and", "▁morning", "▁market", "▁coffee", "�
           "▁new", "▁photo", "▁colour", "▁street", "▁rain", "▁sun", "▁friends", "▁music", "▁river", "▁bread"]
 
 
+_COMMON = """you your the and for with that this are not never who what when where which will would about from
+have has one more post posts text write reply comment comments character virtual human real language languages
+persona voice tone style hashtags hashtag emoji topics rules answer plainly first sentence says that in of to is
+it be or as at by on an if any use each only words short long platform characters caption""".split()
+
+
 def write_tiny_gguf(path: Path, *, n_embd: int = 64, n_layers: int = 2, n_ff: int = 128, n_head: int = 4,
                     context: int = 4096, seed: int = 0) -> Path:
     """Write the model to ``path`` and return it (needs ``gguf`` and ``numpy``)."""
@@ -28,7 +34,12 @@ def write_tiny_gguf(path: Path, *, n_embd: int = 64, n_layers: int = 2, n_ff: in
     # SentencePiece layout: unk, bos, eos, 256 byte-fallback tokens, then whole words and letters
     tokens: list[str] = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
-    pieces = ["▁", *_WORDS, *[chr(c) for c in range(ord("a"), ord("z") + 1)], *[f"▁{chr(c)}" for c in range(97, 123)]]
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    # words and letter pairs keep prompts short (byte-by-byte, a persona prompt would be several thousand tokens)
+    pairs = [a + b for a in letters for b in letters]
+    pieces = ["▁", *_WORDS, *(f"▁{w}" for w in _COMMON), *letters, *(f"▁{c}" for c in letters), *pairs,
+              *(f"▁{p}" for p in pairs), *(c.upper() for c in letters), *(f"▁{c.upper()}" for c in letters),
+              *".,:;!?-'\"()#@/0123456789"]
     for piece in dict.fromkeys(pieces):
         tokens.append(piece)
         types.append(gguf.TokenType.NORMAL)
