@@ -180,3 +180,32 @@ async def test_no_ollama_is_reported_without_raising(fake_ollama, tmp_path: Path
     assert not nothing.found and "nothing answered" in nothing.message
     other = await detect_ollama(server.url + "/api/tags")  # something that is not Ollama's API root
     assert not other.found and "not as Ollama" in other.message
+
+
+def test_the_api_answers_503_naming_the_backend_until_the_template_writer_is_allowed(
+    runtime, owner, client, make_token
+) -> None:
+    cid = _character(runtime, owner, text_backend="local")
+    headers = {"Authorization": f"Bearer {make_token(owner)}"}
+    body = {"platform": "instagram", "brief": "coffee"}
+    r = client.post(f"/api/v1/characters/{cid}/generate", json=body, headers=headers)
+    assert r.status_code == 503
+    error = r.json()["error"]
+    assert error["code"] == "text_backend_unavailable" and error["field"] == "allow_template"
+    assert "local: the model file" in error["message"]
+    r = client.post(f"/api/v1/characters/{cid}/generate", json={**body, "allow_template": True}, headers=headers)
+    assert r.status_code == 201 and r.json()["backend"] == "offline"
+
+
+def test_cli_models_status_and_an_unknown_text_model(runtime, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ainfluencer.cli import app
+
+    runner = CliRunner()
+    data = str(runtime.settings.resolved_data_dir)
+    status = runner.invoke(app, ["models", "status", "--data-dir", data])
+    assert status.exit_code == 0, status.output
+    assert "qwen2.5-0.5b-instruct-q4_k_m" in status.output and "Ollama:" in status.output
+    unknown = runner.invoke(app, ["models", "pull", "text:no-such-model", "--data-dir", data])
+    assert unknown.exit_code == 1 and "unknown local text model" in unknown.output
