@@ -72,3 +72,12 @@ def test_a_question_is_not_answered_with_generic_advice() -> None:
 
 def test_a_brief_title_is_the_subject_not_a_made_up_story() -> None:
     assert write_offline(PERSONA, "youtube_title", brief=BRIEF, seed=1).startswith("A rainy morning market in Porto")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_writes_from_a_long_brief_sentence(kind: str) -> None:
+    brief = "We spent the whole afternoon at the flower market by the river and it rained twice."
+    for seed in range(10):
+        comment = "Love this!" if kind == "reply" else None
+        text = write_offline(PERSONA, kind, brief=brief, comment=comment, seed=seed)  # type: ignore[arg-type]
+        assert text.strip() and "None" not in text

@@ -110,13 +110,14 @@ def fetch_file(
         raise FetchError(f"the expected checksum {sha256!r} is not a SHA-256 hex digest")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() and expected is not None and sha256_of(dest) == expected:
-        total = dest.stat().st_size
-        _notify(progress, total, total, total, "already downloaded and verified")
+        size = dest.stat().st_size
+        _notify(progress, size, size, size, "already downloaded and verified")
         return dest
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     own = client is None
     http = client or httpx.Client(timeout=httpx.Timeout(timeout, connect=15.0), follow_redirects=True)
+    total: int | None = None
     try:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         _notify(progress, offset, size_bytes, offset, "resuming" if offset else "connecting")

@@ -1054,7 +1054,7 @@ class OfflineWriter:
         return self._finish(c, [first, middle, last], long=True)
 
     def _tweet(self, c: _Composer) -> str:
-        parts = [c.hook()]
+        parts = [s for s in [c.hook()] if s]
         if c.brief_sentence:
             parts.append(c.end(c.brief_sentence))
         parts.append(c.detail())
