@@ -274,6 +274,8 @@ DETAILS = [
     "I finally understand why people rave about {topic}",
     "Trying it {time} instead of late at night was a small but real upgrade",
     "Looking back at my first attempts, the change is obvious",
+    "It is not fancy, and that is the point",
+    "I am keeping this one simple on purpose",
 ]
 ASIDES = [
     "My coffee has strong opinions about this",
@@ -312,6 +314,7 @@ CONFIDENT = [
     "This is the approach I recommend to everyone",
     "Your future self will thank you for starting now",
     "Keep it simple and keep showing up",
+    "It is simpler than it looks, so give it a go",
     "Take this one seriously, because it pays off",
 ]
 HEDGES = [
