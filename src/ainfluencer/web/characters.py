@@ -439,6 +439,7 @@ def _detail(request: Request, session: Session, user: User, character: Character
         "public_bio": svc.public_bio(character), "texts": texts, "total_texts": total_texts,
         "usage": svc.usage_by_model(session, character=character), "notice": _notice(request),
         "chain": writing.plan_chain(session, character), "not_yet": svc.NOT_YET,
+        "template_last": writing.ends_with_template(character),
         "gen_form": {"platform": "instagram", "kind": "", "style": "", "template": "", "brief": "", "reply_to": ""},
         "gen_errors": {}, "generated": None, "template_form": {"name": "", "description": ""}, "template_errors": {},
         "cap_reached": character.monthly_usage_cap_usd is not None
