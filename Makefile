@@ -13,13 +13,13 @@ $(BIN)/python:
 
 # The app with the media studio (face gates, provenance, voice, video); torch/diffusers stay opt-in.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[media]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[media,local]'
 	touch $@
 
 # torch==2.13.0 is the CPU build (a plain `torch` requirement would pull a multi-GB CUDA build).
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed  ## install the app into .venv

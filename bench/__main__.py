@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench.bench_api", "bench.bench_characters", "bench.bench_media", "bench.bench_publishing",
-           "bench.bench_academy"]
+MODULES = ["bench.bench_api", "bench.bench_characters", "bench.bench_local_text", "bench.bench_media",
+           "bench.bench_publishing", "bench.bench_academy"]
 
 
 def main() -> int:

@@ -12,7 +12,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from ainfluencer import __version__
@@ -24,7 +32,8 @@ user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 token_app = typer.Typer(help="Personal API tokens.", no_args_is_help=True)
 secrets_app = typer.Typer(help="The encryption key of stored credentials.", no_args_is_help=True)
 provenance_app = typer.Typer(help="AI provenance: the local C2PA signing CA.", no_args_is_help=True)
-models_app = typer.Typer(help="Image models for the in-process diffusers backend.", no_args_is_help=True)
+models_app = typer.Typer(help="Local models: the in-process text model and diffusers image models.",
+                         no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
@@ -358,13 +367,18 @@ def provenance_verify(
 
 @models_app.command("pull")
 def models_pull(
-    repo_id: Annotated[str, typer.Argument(help="Hugging Face repository id")] = "stabilityai/sd-turbo",
+    repo_id: Annotated[str, typer.Argument(
+        help="'text' (the default local text model), 'text:<id>' (another catalogue model), or a Hugging Face "
+        "repository id of a diffusers image model")] = "stabilityai/sd-turbo",
     data_dir: DataOpt = None,
 ) -> None:
-    """Download a diffusers model into <data dir>/models for the in-process backend (needs internet)."""
+    """Download a model into <data dir>/models: the local text model (resumable, SHA-256 checked) or a diffusers one."""
     from ainfluencer.config import Settings
 
     _apply(data_dir=data_dir)
+    if repo_id == "text" or repo_id.startswith("text:"):
+        _pull_text_model(repo_id.partition(":")[2], Settings().resolved_data_dir)
+        return
     try:
         from ainfluencer.backends.image.diffusers_local import pull_model
         from ainfluencer.backends.image.errors import BackendError
@@ -381,6 +395,57 @@ def models_pull(
         raise typer.Exit(1) from exc
     console.print(f"[green]✓[/green] {repo_id} is in {path}")
     out.print(str(path), soft_wrap=True, highlight=False)
+
+
+def _pull_text_model(model_id: str, data_dir: Path) -> None:
+    from ainfluencer.backends.text.catalogue import DEFAULT_LOCAL_TEXT_MODEL, LOCAL_TEXT_MODELS
+    from ainfluencer.services.model_files import FetchError, FetchProgress, pull_local_text_model, text_models_dir
+
+    entry = LOCAL_TEXT_MODELS.get(model_id or DEFAULT_LOCAL_TEXT_MODEL)
+    if entry is None:
+        raise _fail(ValueError(f"unknown local text model {model_id!r}; known: {', '.join(LOCAL_TEXT_MODELS)}"))
+    console.print(f"{entry.label}: {entry.repo}/{entry.filename}, about {entry.size_bytes / 1e6:,.0f} MB "
+                  f"(resumes if interrupted; checked against its SHA-256)")
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   TimeElapsedColumn(), console=console)
+
+    with bar:
+        task = bar.add_task("connecting", total=entry.size_bytes)
+
+        def show(p: FetchProgress) -> None:
+            bar.update(task, completed=p.done_bytes, total=p.total_bytes or entry.size_bytes, description=p.message)
+
+        try:
+            path = pull_local_text_model(entry.id, models_dir=text_models_dir(data_dir), progress=show)
+        except FetchError as exc:
+            bar.stop()
+            console.print(f"[red]Error:[/red] {exc.message}")
+            raise typer.Exit(1) from exc
+    console.print(f"[green]✓[/green] {entry.label} is in {path}; characters with text model 'local' write with it")
+    out.print(str(path), soft_wrap=True, highlight=False)
+
+
+@models_app.command("status")
+def models_status(data_dir: DataOpt = None) -> None:
+    """Local text models on disk, whether the engine is installed, and whether a local Ollama answers."""
+    import asyncio
+
+    from ainfluencer.backends.text.catalogue import LOCAL_TEXT_MODELS
+    from ainfluencer.backends.text.local import INSTALL_HINT, engine_available
+    from ainfluencer.backends.text.ollama import detect_ollama
+    from ainfluencer.config import Settings
+    from ainfluencer.services.model_files import text_models_dir
+
+    _apply(data_dir=data_dir)
+    folder = text_models_dir(Settings().resolved_data_dir)
+    table = Table("local text model", "size", "on disk")
+    for m in LOCAL_TEXT_MODELS.values():
+        table.add_row(f"{m.id} ({m.label})", f"{m.size_bytes / 1e6:,.0f} MB", "yes" if (folder / m.filename).is_file()
+                      else f"no: ainfluencer models pull text:{m.id}")
+    console.print(table)
+    console.print(f"engine (llama-cpp-python): {'installed' if engine_available() else INSTALL_HINT}")
+    found = asyncio.run(detect_ollama())
+    console.print(f"Ollama: {found.message}" + ("; add it in Settings → Text models" if found.found else ""))
 
 
 @app.command()

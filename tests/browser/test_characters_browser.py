@@ -126,7 +126,7 @@ def test_writing_streams_into_the_character_page_without_reload(server: str, bro
         result = page.locator("#generated article.generated:not(.is-streaming)")
         result.get_by_text("similarity to earlier texts").wait_for()
         text = result.locator(".generated-text").inner_text()
-        assert text.strip() and "written by offline" in result.inner_text()
+        assert text.strip() and "written by the template writer (offline fallback)" in result.inner_text()
         assert page.evaluate("window.__samePage === true"), "writing reloaded the page"
         assert page.url == url
         assert streamed and streamed[0].startswith("text/event-stream")
@@ -142,4 +142,33 @@ def test_writing_streams_into_the_character_page_without_reload(server: str, bro
         assert page.evaluate("window.__samePage === true")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "character-writing.png"), full_page=True)
+        assert not problems, problems
+
+
+def test_a_model_that_is_down_is_named_and_the_template_writer_waits_for_a_click(server: str, browser: Any) -> None:
+    with browser_page(browser) as (page, problems):
+        sign_in(page, server, EMAIL, PASSWORD, "/characters/new?template=home-chef")
+        page.fill("#f-name", "Local Chef")
+        page.fill("#f-handle", "local.chef")
+        page.locator("#save-button").click()
+        page.wait_for_url("**/characters/*?done=created")
+        detail = page.url.split("?")[0]
+        # the in-app model is chosen, but its file was never downloaded
+        page.goto(f"{detail}/model")
+        page.select_option("#f-text_backend", "local")
+        page.get_by_role("button", name="Save model settings").click()
+        page.goto(detail)
+        page.fill("#gen-brief", "a rainy morning market in Porto")
+        page.locator("#generate-button").click()
+        alert = page.locator("#generated .alert-error")
+        alert.get_by_text("local: the model file").wait_for()
+        assert "ainfluencer models pull text" in alert.inner_text()
+        assert page.locator("#generated article.generated").count() == 0  # nothing written in its place
+        alert.get_by_role("button", name="Use the template writer for this text").click()
+        result = page.locator("#generated article.generated:not(.is-streaming)")
+        result.get_by_text("similarity to earlier texts").wait_for()
+        assert "written by the template writer (offline fallback)" in result.inner_text()
+        assert "rainymorningmarketinporto" not in result.inner_text().casefold()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "character-model-down.png"), full_page=True)
         assert not problems, problems

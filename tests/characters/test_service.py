@@ -558,7 +558,9 @@ def test_monthly_cap_stops_paid_calls_and_falls_back(runtime, owner, fake_model)
     with runtime.db.session() as s:
         writing.set_price_table(s, user=_user(s, owner), rows=[
             {"backend_kind": "", "model": "fake-model", "input_per_mtok_usd": 1000, "output_per_mtok_usd": 1000}])
-    c = _create(runtime, owner, name="Cap", handle="cap", text_backend="paid-llm", monthly_usage_cap_usd=1.0)
+    # the character names the template writer as its last step, so passing the cap falls back to it
+    c = _create(runtime, owner, name="Cap", handle="cap", text_backend="paid-llm", monthly_usage_cap_usd=1.0,
+                fallback_chain=[{"backend": "offline", "model": ""}])
     first = _generate(runtime, c.id, platform="x")
     assert first.backend == "paid-llm" and first.cost_usd == pytest.approx(1.5)
     second = _generate(runtime, c.id, platform="x")
@@ -570,11 +572,17 @@ def test_monthly_cap_stops_paid_calls_and_falls_back(runtime, owner, fake_model)
         assert row is not None and svc.paid_cost_this_month(s, row) == pytest.approx(1.5)
 
 
-def test_failing_backend_falls_back_to_offline(runtime, owner):
+def test_failing_backend_is_reported_not_replaced(runtime, owner):
+    """A configured model that fails is named with its reason; the template writer writes only when chosen."""
     with FakeOpenAI(status=401) as bad:
         _backend(runtime, owner, name="bad-key", kind="openai_compat", base_url=bad.base_url)
         c = _create(runtime, owner, name="Fall", handle="fall", text_backend="bad-key")
-        row = _generate(runtime, c.id, platform="instagram")
+        with pytest.raises(writing.TextModelDown) as caught:
+            _generate(runtime, c.id, platform="instagram")
+        assert caught.value.status_code == 503 and caught.value.code == "text_backend_unavailable"
+        assert "bad-key: HTTP 401" in caught.value.message and "template writer" in caught.value.message
+        assert _count(runtime, GeneratedText) == 0  # nothing was written in the model's place
+        row = _generate(runtime, c.id, platform="instagram", allow_template=True)  # the person's explicit choice
     assert row.backend == "offline"
     assert any("bad-key: auth" in n for n in row.notes)
 

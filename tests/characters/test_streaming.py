@@ -212,3 +212,20 @@ def test_bad_requests_are_refused_before_anything_streams(runtime, owner):
         with pytest.raises(writing.InvalidInput) as info:
             _prepare(runtime, owner, cid, **kw)
         assert info.value.field == field
+
+
+def test_a_dead_model_is_reported_in_the_stream_and_the_template_writer_needs_a_choice(runtime, owner, servers):
+    dead = _backend(runtime, owner, servers, "ollama", "dead-llm", "401")
+    cid = _character(runtime, owner, text_backend=dead)
+    events = stream(runtime, owner, cid, platform="x", brief="sunrise over Lisbon")
+    assert [e["type"] for e in events] == ["error"]  # no template text slipped in
+    error = events[0]
+    assert error["code"] == "text_backend_unavailable" and error["can_use_template"] is True
+    assert "dead-llm: HTTP 401" in error["message"] and "template writer" in error["message"]
+    assert error["backends"] == [{"backend": "dead-llm", "outcome": "auth", "message": error["backends"][0]["message"]}]
+    assert _count(runtime, GeneratedText) == 0
+    servers["ollama"][1].reset("401")
+    chosen = stream(runtime, owner, cid, platform="x", brief="sunrise over Lisbon", allow_template=True)
+    done = chosen[-1]
+    assert done["type"] == "done" and done["backend"] == "offline"
+    assert any(n.startswith("dead-llm: auth") for n in done["notes"])

@@ -315,7 +315,7 @@ def test_save_as_template_then_start_from_it(client, runtime, owner):
 def test_model_settings_page(client, runtime, owner):
     (cid,) = make(runtime, owner, 1)
     page = client.get(f"/characters/{cid}/model").text
-    assert "offline persona writer" in page and "Monthly cap" in page
+    assert "template writer (offline fallback)" in page and "Monthly cap" in page
     r = post_form(client, f"/characters/{cid}/model", {"text_backend": "offline", "monthly_usage_cap_usd": "-3"})
     assert r.status_code == 422 and 'id="monthly_usage_cap_usd-error"' in r.text
     r = post_form(client, f"/characters/{cid}/model", {"text_backend": "ghost"})
@@ -364,12 +364,17 @@ def test_settings_text_models_add_test_edit_prices(client, runtime, owner, ollam
     assert count(runtime, TextBackendConfig) == 0
     r = post_form(client, "/settings/text-models", {"kind": "anthropic", "name": "claude", "intent": "save"})
     assert r.status_code == 422 and 'id="api_key-error"' in r.text
+    # "local" is the built-in in-process model: a server entry needs another name
     r = post_form(client, "/settings/text-models", {"kind": "ollama", "name": "local", "base_url": ollama_tags.base_url,
+                                                    "intent": "save"})
+    assert r.status_code == 422 and "built-in" in r.text
+    r = post_form(client, "/settings/text-models", {"kind": "ollama", "name": "home-ollama",
+                                                    "base_url": ollama_tags.base_url,
                                                     "default_model": "llama3.2:latest", "api_key": "sk-hidden",
                                                     "intent": "save"}, follow_redirects=False)
     assert r.status_code == 303
     page = client.get("/settings/text-models").text
-    assert "local" in page and "key stored" in page and "sk-hidden" not in page
+    assert "home-ollama" in page and "key stored" in page and "sk-hidden" not in page
     with runtime.db.session() as s:
         backend_id = s.scalars(select(TextBackendConfig.id)).one()
     post_form(client, f"/settings/text-models/{backend_id}/test")

@@ -246,6 +246,11 @@ class GenerateRequest(BaseModel):
     max_attempts: int = Field(
         default=3, ge=1, le=6, description="regenerations allowed before a near-duplicate is flagged"
     )
+    allow_template: bool = Field(
+        default=False,
+        description="let the offline template writer write this text when no model of the character's chain "
+        "answers; without it such a request fails with 503 `text_backend_unavailable` naming each backend",
+    )
 
 
 class GeneratedTextPublic(BaseModel):

@@ -24,6 +24,7 @@ import langcodes
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ainfluencer.errors import InvalidInput
+from ainfluencer.writing.disclosure import SYSTEM_RULE as DISCLOSURE_RULE
 
 CURRENT_SCHEMA_VERSION = 1
 MAX_IMPORT_BYTES = 256 * 1024
@@ -354,8 +355,7 @@ def persona_system_prompt(persona: Persona, *, character_name: str, handle: str)
     palette = f" Favourite emoji: {' '.join(p.emoji_palette)}." if p.emoji_palette else ""
     phrases = _bullets([f'"{s}"' for s in p.signature_phrases])
     return f"""You are {character_name} (@{handle}), an openly virtual influencer character.
-You are not a human and never claim or imply to be one. If anyone asks whether you are real, human,
-a bot or AI, say plainly that you are a virtual character and that your content is AI-generated.
+You are not a human and never claim or imply to be one. {DISCLOSURE_RULE}
 Stay in this persona's voice in every reply.
 
 PROFILE

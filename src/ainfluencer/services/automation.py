@@ -17,7 +17,7 @@ event       ``{"event": "queue_below", "threshold": 5}``  on a tick that finds f
 Steps (``steps``, run in order; each one's outcome and message go to the run log):
 
 - ``generate`` ``{"content": "caption", "template": "tip", "platform": "instagram", "count": 1}`` writes
-  captions in the character's voice (``services.writing``; the offline writer is always there). With
+  captions in the character's voice (``services.writing``; a dead model fails the step, it is not replaced). With
   earlier content (picked or approved assets) it writes one caption for each asset that has none;
   otherwise it makes ``count`` text items (``"fill"``: as many as the queue is short).
   ``{"content": "image", "brief": ..., "count": 1}`` queues a studio job; the images land in the

@@ -51,6 +51,7 @@ TEMPLATE_DESCRIPTION_MAX = 500
 CHAIN_MAX = 5
 CAP_MAX_USD = 100_000.0
 OFFLINE_BACKEND = "offline"
+LOCAL_BACKEND = "local"  # the in-process llama.cpp model (backends/text/local.py); needs no Settings row
 PAGE_MAX = 200
 BULK_MAX = 500
 NOT_YET = "Platform figures (followers, reach, engagement) appear once Analytics lands"
@@ -191,9 +192,9 @@ def clean_persona(value: Persona | dict[str, Any] | None) -> Persona:
 
 
 def backend_names(session: Session) -> list[str]:
-    """Text backends a character may name: the offline writer and every configured one."""
+    """Text backends a character may name: the local model, the offline template writer and every configured one."""
     rows = session.scalars(select(TextBackendConfig.name).order_by(TextBackendConfig.name))
-    return [OFFLINE_BACKEND, *rows]
+    return list(dict.fromkeys([LOCAL_BACKEND, OFFLINE_BACKEND, *rows]))
 
 
 def clean_chain(session: Session, primary: str | None, chain: Sequence[Any] | None) -> tuple[str, list[dict[str, str]]]:

@@ -38,7 +38,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ainfluencer.backends.text.base import ChatMessage, ChatResult, ConnectionReport, TextBackend
-from ainfluencer.backends.text.errors import BackendError
+from ainfluencer.backends.text.errors import BackendError, ChainExhausted
+from ainfluencer.backends.text.local import LocalTextBackend
 from ainfluencer.backends.text.offline import OfflineTextBackend
 from ainfluencer.backends.text.registry import (
     DEFAULT_PRICES,
@@ -69,6 +70,8 @@ from ainfluencer.jobs.registry import handler as job_handler
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import characters as chars
 from ainfluencer.services.auth import audit
+from ainfluencer.services.model_files import text_models_dir
+from ainfluencer.writing.disclosure import enforce_disclosure
 from ainfluencer.writing.offline import STYLES, WritingRequest
 from ainfluencer.writing.platform_rules import (
     PLATFORM_RULES,
@@ -88,7 +91,9 @@ SECRET_KIND = "text_backend"  # noqa: S105 - a row label, not a secret
 SECRET_NAME = "api_key"  # noqa: S105 - a row label, not a secret
 HISTORY_LIMIT = 2000
 MAX_ATTEMPTS = 6
-BACKEND_KINDS: tuple[str, ...] = tuple(k for k in TEXT_BACKENDS if k != "offline")
+# built in, never a Settings row: the template writer and the in-process local model
+BUILTIN_BACKENDS = ("offline", "local")
+BACKEND_KINDS: tuple[str, ...] = tuple(k for k in TEXT_BACKENDS if k not in BUILTIN_BACKENDS)
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 _THREAD_NUMBER = re.compile(r"\s\d{1,3}/\d{1,3}$")
 _PREFACE = re.compile(r"^(?:sure[,!.]?\s*)?(?:here(?:'s| is) (?:a|an|the|your|my)\b[^:\n]{0,80}:\s*)", re.IGNORECASE)
@@ -292,8 +297,8 @@ def _clean_backend_name(raw: str | None) -> str:
     if not _NAME_RE.match(name):
         raise InvalidInput("A name is 2–64 of a–z, 0–9, '-', '_' and '.', starting with a letter or digit "
                            "(e.g. local-ollama).", field="name")
-    if name == chars.OFFLINE_BACKEND:
-        raise InvalidInput("'offline' is the built-in writer; choose another name.", field="name")
+    if name in (chars.OFFLINE_BACKEND, chars.LOCAL_BACKEND):
+        raise InvalidInput(f"{name!r} is a built-in writer; choose another name.", field="name")
     return name
 
 
@@ -554,6 +559,14 @@ class PlannedStep:
     model: str
     config: TextBackendConfig | None
     skipped: str = ""
+    builtin: bool = False
+
+
+def ends_with_template(character: Character) -> bool:
+    """Whether the character itself names the offline template writer (as primary or as a fallback)."""
+    steps = [character.text_backend or chars.OFFLINE_BACKEND,
+             *(str(s.get("backend") or "") for s in character.fallback_chain or [])]
+    return chars.OFFLINE_BACKEND in steps
 
 
 def plan_chain(session: Session, character: Character) -> list[PlannedStep]:
@@ -567,7 +580,9 @@ def plan_chain(session: Session, character: Character) -> list[PlannedStep]:
         if name == chars.OFFLINE_BACKEND:
             break  # the offline writer ends every chain; steps after it would never run
         config = configs.get(name)
-        if config is None:
+        if config is None and name == chars.LOCAL_BACKEND:
+            out.append(PlannedStep(name, model or LocalTextBackend.default_model, None, builtin=True))
+        elif config is None:
             out.append(PlannedStep(name, model, None, "no longer configured"))
         elif not config.enabled:
             out.append(PlannedStep(name, model, config, "disabled in Settings"))
@@ -589,14 +604,22 @@ class CharacterWriter:
 
     def __init__(self, session: Session, runtime: Runtime, *, character: Character | None, persona: Persona,
                  name: str, handle: str, seed: int | None = None, use_models: bool = True,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None, allow_template: bool = False) -> None:
         self.persona, self.name, self.handle = persona, name, handle
-        self.kinds: dict[str, str] = {chars.OFFLINE_BACKEND: "offline"}
+        self.kinds: dict[str, str] = {chars.OFFLINE_BACKEND: "offline", chars.LOCAL_BACKEND: "local"}
         self.entries: list[ChainEntry] = []
         self.notes: list[str] = []
         self._own_client: httpx.AsyncClient | None = None
+        # The template writer answers only when the character names it or the person chose it for this
+        # text: a configured model that is down is reported, never silently replaced.
+        self.template_allowed = allow_template or not use_models or character is None or ends_with_template(character)
         if character is not None and use_models:
             for step in plan_chain(session, character):
+                if step.builtin:
+                    local = LocalTextBackend(models_dir=text_models_dir(runtime.settings.resolved_data_dir),
+                                             model=step.model or None, seed=seed)
+                    self.entries.append(ChainEntry(local, step.model or None))
+                    continue
                 if step.config is None or step.skipped:
                     self.notes.append(f"{step.name}: skipped ({step.skipped})")
                     continue
@@ -616,8 +639,9 @@ class CharacterWriter:
         return self.cap is None or self.spent < self.cap
 
     def chain(self) -> FallbackChain:
-        """A fresh FallbackChain over this writer's backends, ending with the offline writer."""
-        return FallbackChain(self.entries, offline=self.offline, allow_paid=self.allow_paid)
+        """A fresh FallbackChain over this writer's backends, ending with the offline writer when allowed."""
+        return FallbackChain(self.entries, offline=self.offline if self.template_allowed else None,
+                             allow_paid=self.allow_paid)
 
     async def aclose(self) -> None:
         """Close every backend and the shared HTTP client."""
@@ -915,8 +939,12 @@ class Generation:
 
     def _judge(self, call: _Call) -> tuple[bool, str | None]:
         """Fit the answer and check it against history, keeping the best: (good enough, earlier text it matched)."""
+        raw = call.chain.text
+        if self.writer_kind == "reply":
+            raw = enforce_disclosure(clean_model_text(raw), comment=self.request.comment or self.brief,
+                                     languages=self.persona.languages)
         text, parts, tags = fit_for_platform(
-            call.chain.text, persona=self.persona, platform=self.platform, writer_kind=self.writer_kind,
+            raw, persona=self.persona, platform=self.platform, writer_kind=self.writer_kind,
             platform_kind=self.platform_kind, brief=self.brief, rng=self.rng)
         check = self.index.check(text)
         good = not check.duplicate and bool(text.strip())
@@ -983,6 +1011,7 @@ def prepare_generation(
     max_attempts: int = 3,
     seed: int | None = None,
     client: httpx.AsyncClient | None = None,
+    allow_template: bool = False,
 ) -> Generation:
     """Check a writing request (InvalidInput names the field) and load what running it needs."""
     rng = random.Random(seed)  # noqa: S311 - variety, not security
@@ -1005,7 +1034,7 @@ def prepare_generation(
                              platform=platform, comment=" ".join((reply_to or "").split())[:1000] or None)
     index = UniquenessIndex(history(session, character), threshold=DEFAULT_THRESHOLD)
     writer = CharacterWriter(session, runtime, character=character, persona=persona, name=character.name,
-                             handle=character.handle, seed=seed, client=client)
+                             handle=character.handle, seed=seed, client=client, allow_template=allow_template)
     paid_kinds = {writer.kinds.get(e.backend.name, e.backend.name) for e in writer.entries if e.backend.paid}
     return Generation(
         character_id=character.id, user_id=user.id if user else None, persona=persona, name=character.name,
@@ -1030,11 +1059,17 @@ def generate(
     max_attempts: int = 3,
     seed: int | None = None,
     client: httpx.AsyncClient | None = None,
+    allow_template: bool = False,
 ) -> GeneratedText:
-    """Write one text in the character's voice for a platform, unique against its history, and record it."""
+    """Write one text in the character's voice for a platform, unique against its history, and record it.
+
+    When no model of the character's chain answers, TextModelDown (503) names each backend and its
+    reason; nothing is written until the person retries or allows the template writer for this text.
+    """
     generation = prepare_generation(
         session, runtime, character=character, user=user, platform=platform, kind=kind, style=style, brief=brief,
-        template=template, reply_to=reply_to, max_attempts=max_attempts, seed=seed, client=client)
+        template=template, reply_to=reply_to, max_attempts=max_attempts, seed=seed, client=client,
+        allow_template=allow_template)
     # The model call may take minutes: end the read transaction so SQLite's write lock is not held meanwhile
     # (job heartbeats and every other writer would wait behind it).
     session.commit()
@@ -1043,8 +1078,23 @@ def generate(
         async for _ in generation.run():
             pass
 
-    run_async(run)
+    try:
+        run_async(run)
+    except ChainExhausted as exc:
+        if generation.calls:  # earlier attempts that did answer still cost money
+            generation.save_usage(session)
+        raise TextModelDown(exc.message) from exc
     return generation.save(session)
+
+
+class TextModelDown(AppError):
+    """No model of the character's chain answered; the person retries or allows the template writer."""
+
+    status_code = 503
+    code = "text_backend_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message} Retry, or allow the template writer for this text.", field="allow_template")
 
 
 def generated_payload(row: GeneratedText) -> dict[str, Any]:
@@ -1096,6 +1146,12 @@ async def stream_generate(runtime: Runtime, *, generation: Generation) -> AsyncG
         if saved is None and generation.calls and not generation.saved_usage:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_save_usage_only, runtime, generation)
+    if isinstance(failure, ChainExhausted):
+        yield {"type": "error", "message": TextModelDown(failure.message).message,
+               "code": TextModelDown.code, "can_use_template": True,
+               "backends": [{"backend": a.backend, "outcome": a.outcome, "message": a.message}
+                            for a in failure.attempts if a.outcome != "ok"]}
+        return
     if failure is not None or saved is None:
         yield {"type": "error", "message": safe_message(failure) if failure else "the writer stopped early"}
         return
@@ -1232,14 +1288,24 @@ def preview(
             finally:
                 await writer.aclose()
 
-        run_async(ask)
+        try:
+            run_async(ask)
+        except ChainExhausted as exc:
+            notes.append(f"{exc.message} The samples below are from the template writer instead.")
+            use_model = False
         for call, platform, platform_kind, writer_kind in calls:
             _record_usage(session, character_id=character.id, call=call, purpose="preview", writer=None)
             notes.extend(f"{a.backend}: {a.outcome} {a.message}".strip() for a in call.chain.errors)
-            text, _, _ = fit_for_platform(call.chain.text, persona=persona, platform=platform,
+            if not use_model:
+                continue
+            answer = call.chain.text
+            if writer_kind == "reply":
+                answer = enforce_disclosure(clean_model_text(answer), comment=comment, languages=persona.languages)
+            text, _, _ = fit_for_platform(answer, persona=persona, platform=platform,
                                           writer_kind=writer_kind, platform_kind=platform_kind, brief=brief, rng=rng)
             label = rules_for(platform, platform_kind).label if writer_kind != "reply" else f"Reply on {platform}"
             samples.append(Sample(platform, writer_kind, label, text, call.chain.backend))
+    if use_model and character is not None:
         reply = samples.pop()
     else:
         for (writer_kind, platform_kind, rules), platform in zip(targets, wanted, strict=True):

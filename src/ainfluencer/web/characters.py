@@ -453,6 +453,7 @@ def _detail(request: Request, session: Session, user: User, character: Character
         "public_bio": svc.public_bio(character), "texts": texts, "total_texts": total_texts,
         "usage": svc.usage_by_model(session, character=character), "notice": _notice(request),
         "chain": writing.plan_chain(session, character), "not_yet": svc.NOT_YET,
+        "template_last": writing.ends_with_template(character),
         "gen_form": {"platform": "instagram", "kind": "", "style": "", "template": "", "brief": "", "reply_to": ""},
         "gen_errors": {}, "generated": None, "template_form": {"name": "", "description": ""}, "template_errors": {},
         "cap_reached": character.monthly_usage_cap_usd is not None
@@ -614,12 +615,12 @@ def create_generated(request: Request, character_id: int, session: SessionDep, u
                      form: Form) -> HTMLResponse:
     """Write a text for a platform in the character's voice."""
     character = _character(session, character_id, user)
-    raw = {k: _text(form, k) for k in ("platform", "kind", "style", "template", "brief", "reply_to")}
+    raw = {k: _text(form, k) for k in ("platform", "kind", "style", "template", "brief", "reply_to", "allow_template")}
     try:
         row = writing.generate(
             session, get_runtime(request), character=character, user=user, platform=raw["platform"],
             kind=raw["kind"] or None, style=raw["style"] or None, brief=raw["brief"], template=raw["template"] or None,
-            reply_to=raw["reply_to"] or None,
+            reply_to=raw["reply_to"] or None, allow_template=raw["allow_template"] in ("1", "true", "on"),
         )
     except AppError as exc:
         session.rollback()

@@ -1,4 +1,7 @@
-"""The offline persona writer: a template grammar that speaks in a persona's voice without any model.
+"""The offline template writer: a fallback grammar that speaks in a persona's voice without any model.
+
+It is labelled as the template writer wherever it shows, and it writes only when the character names
+it or a person chose it for a text; a configured model that is down is reported, never replaced.
 
 Each text is assembled from sentence pools (openers, hooks, details, asides, tips, questions, calls to
 action, closers) filled with the persona's topics and interests and the brief, then shaped by the
@@ -17,7 +20,10 @@ The emoji habit is a hard bound: ``none`` never adds emoji; ``light`` adds at mo
 text and two to a long one; ``heavy`` adds two to four to a short text and up to six to a long one.
 Output is English; the persona's other languages are for model backends. The same ``seed`` gives the
 same text; different seeds vary the whole structure. Replies never claim to be human, and a comment
-asking whether the character is real gets an honest answer.
+asking whether the character is real gets an honest answer (``writing/disclosure.py``), in the
+language it was asked in. With a brief, the text is about the brief: its words become the hashtags,
+and the persona's advice lines, anecdotes and tips stay out. Nothing is presented as a fact, a result
+or something the audience said.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 from ainfluencer.characters.persona import DISCLOSURE_LINE, Persona
+from ainfluencer.writing.disclosure import disclosure_sentence, enforce_disclosure, question_language
 from ainfluencer.writing.platform_rules import apply_hashtags, fit_text, fit_within, rules_for, text_length
 from ainfluencer.writing.uniqueness import DuplicateCheck, UniquenessIndex
 
@@ -267,6 +274,8 @@ DETAILS = [
     "I finally understand why people rave about {topic}",
     "Trying it {time} instead of late at night was a small but real upgrade",
     "Looking back at my first attempts, the change is obvious",
+    "It is not fancy, and that is the point",
+    "I am keeping this one simple on purpose",
 ]
 ASIDES = [
     "My coffee has strong opinions about this",
@@ -288,7 +297,8 @@ ASIDES = [
     "I would like to thank my patience for showing up, eventually",
     "Being virtual does not stop me from procrastinating",
 ]
-INTERJECTIONS = ["Tiny confession", "Spoiler", "Hot take", "Fun fact", "Real talk", "Side note"]
+# no "Fun fact": nothing this writer says is one
+INTERJECTIONS = ["Tiny confession", "Spoiler", "Hot take", "Real talk", "Side note"]
 SLANG = ["Honestly", "Lowkey", "Ngl", "Not gonna lie", "For real", "Tbh"]
 CONFIDENT = [
     "Here is the rule: start small and stay consistent",
@@ -296,7 +306,6 @@ CONFIDENT = [
     "Trust the process; it works",
     "Make {topic} a habit, not a project",
     "Skip the shortcuts and nail the basics",
-    "This method works, and I have tested it more times than I can count",
     "Commit to one week, then judge the results",
     "Stop waiting for the perfect moment and start today",
     "Focus on one thing and do it well",
@@ -305,6 +314,7 @@ CONFIDENT = [
     "This is the approach I recommend to everyone",
     "Your future self will thank you for starting now",
     "Keep it simple and keep showing up",
+    "It is simpler than it looks, so give it a go",
     "Take this one seriously, because it pays off",
 ]
 HEDGES = [
@@ -386,7 +396,6 @@ STORY_MIDDLES = [
     "At first, nothing went to plan",
     "Halfway through, I almost gave up",
     "Then something clicked",
-    "I asked for advice, and the answers changed everything",
     "The turning point was embarrassingly small",
     "I switched one habit, and the rest followed",
     "By the third day, the pieces started to fit",
@@ -486,20 +495,53 @@ TITLES = [
     "Where I went wrong with {topic}",
     "Rebuilding my {topic} habit from zero",
     "{topic} on a busy {weekday}",
-    "I asked you about {topic}; here is what you said",
 ]
 BULLETS = [
     "why {topic} matters more than it seems",
     "the setup I actually use",
     "common mistakes and quick fixes",
     "a simple routine you can copy",
-    "my honest results after {span}",
     "how it connects to {topic2}",
-    "answers to your questions from the comments",
     "what I would do differently next time",
     "the one change that made the biggest difference",
     "a beginner version and an advanced version",
 ]
+# A brief names the subject ("a rainy morning market in Porto"). These pools speak about it without
+# inventing anything (no visits, results, polls or quotes) and without generic self-help; the brief
+# follows a colon or stands alone, so it reads right with or without its own article.
+BRIEF_HOOKS = [
+    "Today's post: {brief}",
+    "On my mind today: {brief}",
+    "This one is for you: {brief}",
+    "Scene of the {day_word}: {brief}",
+    "A small moment worth sharing: {brief}",
+    "Sharing a little of this today: {brief}",
+    "Quick post, one subject: {brief}",
+    "{brief}",
+]
+BRIEF_DETAILS = [
+    "Some moments deserve a slower look",
+    "Little details make the whole picture",
+    "Sharing it just as it is",
+    "It is the kind of thing I like to come back to",
+    "Sometimes the simple things say the most",
+    "Take a moment with this one",
+    "Ordinary things can be the best part of a {day_word}",
+    "There is more to see the longer you look",
+]
+BRIEF_QUESTIONS = [
+    "What do you notice first",
+    "Would you like more posts like this",
+    "What would you add",
+    "What does this make you think of",
+    "Which detail would you keep",
+]
+BRIEF_CTAS = ["Save this post for later", "Share it with a friend who would like it", "More like this soon",
+              "Follow along for more"]
+TOPIC_STOP_WORDS = frozenset("""a an the and or but of in on at to for from with by into over under about after before
+this that these those my your our their his her its is are was were be been am i you we they it me us them
+very just really so too some any every each all more most much many few little lot lots new today tonight
+morning evening afternoon day week weekend kind sort thing things way""".split())
 EMOJI_MOODS = {
     "warm": ["💛", "🤗", "🌸", "☺️"],
     "energetic": ["🔥", "⚡", "🚀", "🙌", "🎉"],
@@ -519,7 +561,7 @@ REPLIES: dict[str, tuple[list[str], list[str]]] = {
             "Good question. I am an openly virtual character, and AI writes my posts",
         ],
         [
-            "The {topic} tips are still tested and real, though",
+            "I am always happy to talk about {topic}",
             "Happy to keep chatting about {topic} with you",
             "Thanks for asking openly",
         ],
@@ -545,11 +587,9 @@ REPLIES: dict[str, tuple[list[str], list[str]]] = {
     "question": (
         ["Great question", "Good question", "Love this question", "Thanks for asking"],
         [
-            "Short answer: start simple and build from there",
-            "It depends a little, but the basics from this post are a good start",
             "I will cover {topic} in more detail soon",
             "I will answer this properly in a future post",
-            "My take: keep it simple and be consistent",
+            "I would rather answer that properly than guess, so watch this space",
         ],
     ),
     "positive": (
@@ -626,14 +666,14 @@ _CONTRACTIONS = [
 _CONTRACTION_RES = [
     (re.compile(rf"\b{re.escape(full)}\b(?!\s*[.!?,;:])", re.IGNORECASE), short) for full, short in _CONTRACTIONS
 ]
-_ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])(?!(?:u[sn]i|use|usu|one|eu)\w*)")
+_ARTICLE = re.compile(r"\b([Aa]) (?=[aeiouAEIOU])(?!(?:u[sn]i|use|usu|one|once|eu|uk)\w*)")
+# "an" before a consonant sound (not before a silent h, nor before an acronym read letter by letter)
+_ARTICLE_AN = re.compile(r"\b([Aa])n (?=[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z][a-z])(?!(?:hour|honest|honou?r|heir)\w*)")
+# "a a rainy…", "the a rainy…": a template article in front of a brief that brings its own
+_DOUBLE_DETERMINER = re.compile(r"\b(?:[Aa]n?|[Tt]he|[Mm]y|[Yy]our|[Oo]ur) (?=(?:an?|the|my|your|our|this|that) )")
+# a template that uses the topic as a bare noun or a modifier ("a {topic}", "{topic} kind of")
+_MODIFIER_USE = re.compile(r"(?:\b(?:a|an|the|my|your|our|team)\s+\{topic\}|\{topic\}\s+[a-z]|\{topic\}:)")
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an|my|our|your)\s+", re.IGNORECASE)
-_HUMAN_CLAIM = re.compile(r"\bI(?:'m| am) (?:a )?(?:real )?(?:human|person|man|woman)\b", re.IGNORECASE)
-_ASKS_IF_REAL = re.compile(
-    r"\b(are|r) (you|u) (a )?(real|human|bot|robot|ai|person|fake|virtual)\b|\bis this (an? )?(ai|bot|real person)\b"
-    r"|\b(real|human) person\b|\bare you ai\b",
-    re.IGNORECASE,
-)
 _POSITIVE = re.compile(r"\b(love|loved|great|amazing|awesome|thanks?|thank you|beautiful|helpful|nice|cool)\b", re.I)
 _NEGATIVE = re.compile(r"\b(hate|bad|worst|boring|terrible|awful|useless|wrong|disagree)\b", re.I)
 
@@ -683,8 +723,25 @@ def contract(text: str) -> str:
 
 
 def fix_articles(text: str) -> str:
-    """Use "an" before a vowel sound where the grammar put "a" (a evening → an evening)."""
-    return _ARTICLE.sub(lambda m: m.group(1) + "n ", text)
+    """Article agreement: one article only (a a rainy → a rainy), "an" before a vowel sound, "a" before a consonant."""
+    while (m := _DOUBLE_DETERMINER.search(text)) is not None:
+        rest = text[m.end():]
+        text = text[: m.start()] + (_cap(rest) if m.group(0)[0].isupper() else rest)
+    text = _ARTICLE.sub(lambda m: m.group(1) + "n ", text)
+    return _ARTICLE_AN.sub(lambda m: m.group(1) + " ", text)
+
+
+def topic_tags(phrase: str, limit: int = 3) -> list[str]:
+    """Hashtag words from a brief: names first (Porto), then the other content words (market, rainy)."""
+    words = re.findall(r"[^\W\d_][\w'-]*", phrase or "")
+    content = [w.strip("'-") for w in words if w.casefold() not in TOPIC_STOP_WORDS and len(w) >= 3]
+    names = [w for w in content if w[:1].isupper()]
+    rest = [w.lower() for w in content if not w[:1].isupper()]
+    out: list[str] = []
+    for w in [*names, *rest]:
+        if w.casefold() not in {o.casefold() for o in out}:
+            out.append(w)
+    return out[:limit]
 
 
 def _cap(text: str) -> str:
@@ -709,11 +766,16 @@ class _Composer:
         self.used: set[str] = set()
         topics = list(persona.topics) or list(persona.interests) or list(FALLBACK_TOPICS)
         brief = " ".join(request.brief.split()).rstrip(".!?")
+        # with a brief the text is about the brief: no persona-topic tips, stances or invented anecdotes
+        self.brief = brief
+        self.brief_tags = topic_tags(brief)
         self.brief_sentence = ""
         if brief and (len(brief.split()) > 8 or request.brief.strip()[-1:] in ".!?"):
             self.brief_sentence = _cap(" ".join(request.brief.split()))
             brief = ""
         self.topic = brief or rng.choice(topics)
+        # a phrase ("a rainy morning market in Porto") cannot stand where a template wants a bare noun
+        self.topic_is_phrase = len(self.topic.split()) > 2 or bool(_LEADING_ARTICLE.match(self.topic))
         others = [t for t in [*topics, *persona.interests] if t.casefold() != self.topic.casefold()]
         self.topic2 = rng.choice(others) if others else rng.choice(FALLBACK_TOPICS)
         self.interests = list(persona.interests) or [self.topic2]
@@ -723,6 +785,9 @@ class _Composer:
         return self.rng.random() < p
 
     def pick(self, pool: Sequence[str]) -> str:
+        if self.topic_is_phrase:
+            fitting = [s for s in pool if not _MODIFIER_USE.search(s)]
+            pool = fitting or pool
         options = [s for s in pool if not (self.voice.formal and s.startswith("~")) and s not in self.used]
         if not options:
             options = [s for s in pool if not (self.voice.formal and s.startswith("~"))] or list(pool)
@@ -743,6 +808,7 @@ class _Composer:
             "weekday": self.rng.choice(WEEKDAYS),
             "n": self.rng.choice(NUMBERS),
             "name": self.name or "me",
+            "brief": self.brief,
         }
         return _cap(template.format(**values))
 
@@ -776,7 +842,11 @@ class _Composer:
         text = self.fill(self.pick(OPENERS[mood]))
         return self.end(text)
 
-    def hook(self) -> str:
+    def hook(self) -> str | None:
+        if self.brief_sentence:
+            return None  # the brief's own sentence says what the post is about
+        if self.brief:
+            return self.say(BRIEF_HOOKS)
         style = self.req.style
         if style == "promotional" and self.chance(0.7):
             return self.say(PROMO_HOOKS)
@@ -789,6 +859,8 @@ class _Composer:
         return self.say(HOOKS)
 
     def detail(self) -> str:
+        if self.brief:
+            return self.say(BRIEF_DETAILS)
         sentence = self.fill(self.pick(DETAILS))
         v = self.voice
         if not v.formal and self.chance(v.playfulness * 0.35):
@@ -796,6 +868,8 @@ class _Composer:
         return self.end(sentence)
 
     def stance(self) -> str | None:
+        if self.brief:
+            return None  # advice lines would be generic self-help next to a brief about something else
         c = self.voice.confidence
         if c >= 0.6:
             return self.say(CONFIDENT) if self.chance(0.85) else None
@@ -804,6 +878,8 @@ class _Composer:
         return self.say(self.rng.choice([CONFIDENT, HEDGES])) if self.chance(0.4) else None
 
     def aside(self) -> str | None:
+        if self.brief:
+            return None  # the asides are small made-up anecdotes; a brief gets none
         h = self.voice.humour
         return self.say(ASIDES) if h > 0.3 and self.chance(0.1 + 0.8 * h) else None
 
@@ -818,11 +894,11 @@ class _Composer:
         out: list[str] = []
         v = self.voice
         if self.req.style == "promotional" or self.chance(0.15):
-            out.append(self.say(CTAS))
+            out.append(self.say(BRIEF_CTAS if self.brief else CTAS))
         if self.chance(v.curiosity):
-            out.append(self.say(QUESTIONS, question=True))
+            out.append(self.say(BRIEF_QUESTIONS if self.brief else QUESTIONS, question=True))
             if not short and v.curiosity > 0.7 and self.chance(0.4):
-                out.append(self.say(QUESTIONS, question=True))
+                out.append(self.say(BRIEF_QUESTIONS if self.brief else QUESTIONS, question=True))
         return out
 
     def closer(self) -> str | None:
@@ -880,7 +956,9 @@ class _Composer:
         habit = self.p.hashtag_habit
         pool = [*self.p.topics, *self.p.interests]
         self.rng.shuffle(pool)
-        if self.topic not in pool:
+        if self.brief_tags:  # words of the brief, never the whole phrase glued into one tag
+            pool = [*self.brief_tags, *(t for t in pool if t.casefold() not in {b.casefold() for b in self.brief_tags})]
+        elif self.topic not in pool:
             pool.insert(0, _LEADING_ARTICLE.sub("", self.topic))
         n = self.rng.randint(habit.min_count, max(habit.min_count, habit.max_count))
         return pool[:n]
@@ -979,7 +1057,7 @@ class OfflineWriter:
         return self._finish(c, [first, middle, last], long=True)
 
     def _tweet(self, c: _Composer) -> str:
-        parts = [c.hook()]
+        parts = [s for s in [c.hook()] if s]
         if c.brief_sentence:
             parts.append(c.end(c.brief_sentence))
         parts.append(c.detail())
@@ -1025,7 +1103,8 @@ class OfflineWriter:
         return out
 
     def _title(self, c: _Composer) -> str:
-        title = c.fill(c.pick(TITLES))
+        # a brief is the subject itself; a template title around it would invent a story ("How I got better at…")
+        title = _cap(c.brief) if c.brief else c.fill(c.pick(TITLES))
         if c.voice.formal:
             title = " ".join(w if w.isupper() or len(w) <= 3 else _cap(w) for w in title.split(" "))
             title = _cap(title)
@@ -1068,7 +1147,8 @@ class OfflineWriter:
         comment = c.req.comment or c.req.brief or ""
         v = c.voice
         taboo = next((t for t in self.persona.taboo_topics if t.casefold() in comment.casefold()), None)
-        if _ASKS_IF_REAL.search(comment):
+        asked_in = question_language(comment)
+        if asked_in is not None:
             mood = "real"
         elif taboo:
             mood = "taboo"
@@ -1086,7 +1166,10 @@ class OfflineWriter:
         if v.warmth > 0.6 and c.chance(0.4):
             sentences.append(c.say(CLOSERS_WARM))
         text = c.voice_pass(" ".join(sentences))
-        text = _HUMAN_CLAIM.sub("I am a virtual character", text)
+        if asked_in is not None and asked_in != "en":
+            # the templates are English; the honest answer comes in the language the question was asked in
+            text = disclosure_sentence(asked_in)
+        text = enforce_disclosure(text, comment=comment, languages=self.persona.languages)
         if c.p.emoji_habit != "none" and c.chance(0.3 + 0.5 * v.playfulness):
             text = f"{text} {c.emoji()}"
         platform = c.req.platform or DEFAULT_TARGET["reply"][0]

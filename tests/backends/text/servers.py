@@ -193,11 +193,15 @@ def ollama_app(state: FakeState) -> Starlette:
         state.models.append(name.split(":")[0])
         return StreamingResponse(_drip(chunks, drop=False), media_type="application/x-ndjson")
 
+    async def version(request: Request) -> Response:
+        return JSONResponse({"version": "0.12.6"})
+
     return Starlette(
         routes=[
             Route("/api/chat", chat, methods=["POST"]),
             Route("/api/tags", tags, methods=["GET"]),
             Route("/api/pull", pull, methods=["POST"]),
+            Route("/api/version", version, methods=["GET"]),
         ]
     )
 

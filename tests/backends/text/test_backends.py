@@ -19,6 +19,7 @@ from ainfluencer.backends.text.errors import (
     BackendProtocolError,
     BackendTransientError,
     BackendUnavailable,
+    ChainExhausted,
     ModelMissing,
     parse_retry_after,
 )
@@ -359,8 +360,9 @@ async def test_chain_moves_on_when_retry_after_is_too_long(servers, client):
     ollama, state = make("ollama", servers, client, script=("429",))
     state.retry_after = "3600"
     sleep = SleepRecorder()
-    out = await FallbackChain([ollama], sleep=sleep, max_wait_s=20).chat(MESSAGES)
-    assert out.backend == "offline" and sleep.calls == []
+    with pytest.raises(ChainExhausted) as caught:
+        await FallbackChain([ollama], sleep=sleep, max_wait_s=20).chat(MESSAGES)
+    assert sleep.calls == [] and "ollama: HTTP 429" in caught.value.message
 
 
 async def test_chain_total_wait_is_bounded(servers, client):
@@ -368,8 +370,10 @@ async def test_chain_total_wait_is_bounded(servers, client):
     openai, state2 = make("openai", servers, client, script=("429",))
     state.retry_after = state2.retry_after = "4"
     sleep = SleepRecorder()
-    out = await FallbackChain([ollama, openai], sleep=sleep, max_retries=5, max_total_wait_s=10).chat(MESSAGES)
-    assert out.backend == "offline"
+    chain = FallbackChain([ollama, openai], offline=OfflineTextBackend(), sleep=sleep, max_retries=5,
+                          max_total_wait_s=10)
+    out = await chain.chat(MESSAGES)
+    assert out.backend == "offline"  # given explicitly: the chain may end with the template writer
     assert sum(sleep.calls) <= 10
 
 
@@ -408,9 +412,25 @@ async def test_chain_survives_a_buggy_backend():
         async def list_models(self):
             return []
 
-    out = await FallbackChain([Broken()], sleep=SleepRecorder()).chat(MESSAGES)
+    out = await FallbackChain([Broken()], offline=OfflineTextBackend(), sleep=SleepRecorder()).chat(MESSAGES)
     assert out.backend == "offline"
     assert out.attempts[0].outcome == "error" and "ZeroDivisionError" in out.attempts[0].message
+
+
+async def test_chain_without_the_template_writer_reports_every_backend(servers, client):
+    """A dead model is never silently replaced: with no offline writer given, the chain raises and names each one."""
+    ollama, _ = make("ollama", servers, client, script=("500",))
+    openai, _ = make("openai", servers, client, script=("401",))
+    chain = FallbackChain([ollama, openai], max_retries=0, sleep=SleepRecorder())
+    assert chain.offline is None
+    with pytest.raises(ChainExhausted) as caught:
+        await chain.chat(MESSAGES)
+    assert "ollama: HTTP 500" in caught.value.message and "openai_compat: HTTP 401" in caught.value.message
+    assert [a.outcome for a in caught.value.attempts] == ["transient", "auth"]
+    stream = FallbackChain([ollama], max_retries=0, sleep=SleepRecorder()).stream(MESSAGES)
+    with pytest.raises(ChainExhausted):
+        async for _ in stream:
+            pass
 
 
 def test_prices_and_cost():

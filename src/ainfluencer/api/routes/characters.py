@@ -236,7 +236,7 @@ def create_generated_text(
     row = writing.generate(
         session, runtime, character=character, user=principal.user, platform=body.platform, kind=body.kind,
         style=body.style, brief=body.brief, template=body.template, reply_to=body.reply_to,
-        max_attempts=body.max_attempts,
+        max_attempts=body.max_attempts, allow_template=body.allow_template,
     )
     return GeneratedTextCreated.model_validate(row).model_copy(update={"notes": getattr(row, "notes", [])})
 
@@ -249,7 +249,9 @@ STREAM_DESCRIPTION = """Server-sent events (`text/event-stream`), each with a JS
 - `event: done` — once, at the end: the saved text exactly as `POST /generate` returns it (fitted to the
   platform, hashtags, `near_dup_score`/`flagged` verdict, backend, model, tokens, cost, `id`).
 - `event: error` — `{"message"}` when writing failed after the stream began (nothing is saved; model calls
-  already made are still counted in usage).
+  already made are still counted in usage). When no model of the chain answered, it also carries
+  `"code": "text_backend_unavailable"`, `"can_use_template": true` and `"backends"` (each backend with its
+  outcome and message): retry, or send the request again with `allow_template: true`.
 
 Bad input is refused with the usual JSON error before the stream starts."""
 
@@ -284,7 +286,7 @@ def create_generated_text_stream(
     generation = writing.prepare_generation(
         session, runtime, character=character, user=principal.user, platform=body.platform, kind=body.kind,
         style=body.style, brief=body.brief, template=body.template, reply_to=body.reply_to,
-        max_attempts=body.max_attempts,
+        max_attempts=body.max_attempts, allow_template=body.allow_template,
     )
     # The stream saves in its own session; end this one now (SQLite would hold its write lock meanwhile).
     session.commit()

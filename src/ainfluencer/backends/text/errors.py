@@ -7,7 +7,8 @@ BackendError                     base; ``backend`` names who failed, the message
 ├── BackendPermanentError        400/404/422 and other 4xx; retrying the same request will not help
 │   ├── ModelMissing             the model is not on the server (Ollama: pull it first); ``model``
 │   └── BackendProtocolError     a success status with a body we cannot parse (see below)
-└── BackendUnavailable           not configured / disabled / missing dependency; skip it, do not retry
+├── BackendUnavailable           not configured / disabled / missing dependency; skip it, do not retry
+└── ChainExhausted               every backend of a fallback chain failed; ``attempts`` says how each one did
 
 A malformed body on a success status is *permanent*: a server answering 200 with something that is
 not its documented JSON (an HTML login page of a proxy, another API on that port) will answer the
@@ -18,8 +19,10 @@ A body cut off mid-stream is a transport failure and stays *transient*.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from ainfluencer.jobs.errors import JobError, PermanentJobError, TransientJobError
 
@@ -112,3 +115,19 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if math.isnan(seconds):
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER_S)
+
+
+class ChainExhausted(BackendError):
+    """No backend of a chain answered; the message names each backend and why it failed."""
+
+    kind = "unavailable"
+
+    def __init__(self, attempts: Sequence[Any]) -> None:
+        self.attempts = list(attempts)
+        failed = [a for a in self.attempts if a.outcome != "ok"]
+        seen: dict[str, str] = {}
+        for a in failed:  # the last word of each backend (after its retries) is the one to show
+            reason = "skipped: monthly usage cap reached" if a.outcome == "skipped_paid" else a.message
+            seen[a.backend] = f"{a.backend}: {reason or a.outcome}"
+        detail = "; ".join(seen.values()) or "no text backend is set up"
+        super().__init__(f"No text model answered ({detail}).")

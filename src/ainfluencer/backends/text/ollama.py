@@ -8,6 +8,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import httpx
+
 from ainfluencer.backends.text.base import ChatMessage, ChatResult, HttpTextBackend, StreamUsage
 from ainfluencer.backends.text.errors import BackendError, BackendPermanentError, ModelMissing
 
@@ -176,3 +178,49 @@ class OllamaBackend(HttpTextBackend):
                     break
         if not finished:
             raise self._cut_off()
+
+
+@dataclass(frozen=True)
+class OllamaDetection:
+    """What a probe of a local Ollama found: whether it answered, its version and its pulled models."""
+
+    base_url: str
+    found: bool
+    version: str = ""
+    models: tuple[str, ...] = ()
+    message: str = ""
+
+
+async def detect_ollama(
+    base_url: str = OllamaBackend.default_base_url, *, wait_s: float = 2.0, client: httpx.AsyncClient | None = None
+) -> OllamaDetection:
+    """Probe an Ollama server (``/api/version``, then ``/api/tags``); never raises, reports what it found.
+
+    The address is a parameter so tests probe a fake on a free port; the app probes 127.0.0.1:11434.
+    """
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=httpx.Timeout(wait_s))
+    url = base_url.rstrip("/")
+    try:
+        try:
+            response = await http.get(f"{url}/api/version", timeout=wait_s)
+        except httpx.HTTPError as exc:
+            return OllamaDetection(url, False, message=f"nothing answered at {url} ({type(exc).__name__})")
+        try:
+            data = response.json() if response.is_success else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "version" not in data:
+            status = response.status_code
+            return OllamaDetection(url, False, message=f"{url} answered, but not as Ollama (HTTP {status})")
+        version = str(data["version"])
+        backend = OllamaBackend(base_url=url, client=http, timeout=wait_s)
+        try:
+            models = tuple(await backend.list_models())
+        except BackendError as exc:
+            return OllamaDetection(url, True, version, (), f"Ollama {version}; listing models failed: {exc.message}")
+        count = f"{len(models)} model{'s' if len(models) != 1 else ''} pulled"
+        return OllamaDetection(url, True, version, models, f"Ollama {version} at {url}, {count}")
+    finally:
+        if own:
+            await http.aclose()

@@ -7,7 +7,9 @@ Fallback chain, in order for each backend:
         delay(n) = min(8 s, 0.5 s * 2 ** (n - 1)) * (1 + U(0, 0.25)), floored by the server's
         Retry-After; at most ``max_retries`` retries per backend; a single wait above ``max_wait_s``
         or a total above ``max_total_wait_s`` moves on instead of waiting
-    the offline persona writer always ends the chain, so a chain always answers
+    the offline template writer ends the chain only when it is given (the character names it, or the
+    person asked for it for this text); otherwise a chain where nothing answered raises ChainExhausted,
+    naming each backend and its reason, so a dead model is never silently replaced
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import anyio
 
 from ainfluencer.backends.text.anthropic import AnthropicBackend
 from ainfluencer.backends.text.base import ChatMessage, ChatResult, TextBackend
-from ainfluencer.backends.text.errors import BackendError, BackendTransientError
+from ainfluencer.backends.text.errors import BackendError, BackendTransientError, ChainExhausted
+from ainfluencer.backends.text.local import LocalTextBackend
 from ainfluencer.backends.text.offline import OfflineTextBackend
 from ainfluencer.backends.text.ollama import OllamaBackend
 from ainfluencer.backends.text.openai_compat import OpenAIBackend, OpenAICompatBackend, OpenRouterBackend
@@ -37,6 +40,7 @@ TEXT_BACKENDS: dict[str, type[TextBackend]] = {
         OpenAIBackend,
         OpenRouterBackend,
         AnthropicBackend,
+        LocalTextBackend,
         OfflineTextBackend,
     )
 }
@@ -120,7 +124,7 @@ def _always() -> bool:
 
 
 class FallbackChain:
-    """Tries backends in order with bounded retries, skipping paid ones past the cap, ending offline."""
+    """Tries backends in order with bounded retries, skipping paid ones past the cap; offline only when given."""
 
     def __init__(
         self,
@@ -138,9 +142,10 @@ class FallbackChain:
         wrapped = [e if isinstance(e, ChainEntry) else ChainEntry(e) for e in entries]
         given_offline = [e.backend for e in wrapped if isinstance(e.backend, OfflineTextBackend)]
         self.entries = [e for e in wrapped if not isinstance(e.backend, OfflineTextBackend)]
-        # the offline writer always comes last, whatever position it was given
-        self.offline: OfflineTextBackend = offline or (given_offline[0] if given_offline else OfflineTextBackend())
-        self.entries.append(ChainEntry(self.offline))
+        # the offline writer, when given, always comes last, whatever position it was given
+        self.offline: OfflineTextBackend | None = offline or (given_offline[0] if given_offline else None)
+        if self.offline is not None:
+            self.entries.append(ChainEntry(self.offline))
         self.allow_paid = allow_paid
         self.max_retries = max_retries
         self.max_wait_s = max_wait_s
@@ -165,7 +170,7 @@ class FallbackChain:
     async def chat(
         self, messages: Sequence[ChatMessage], *, temperature: float = 0.8, max_tokens: int = 512
     ) -> ChainResult:
-        """Ask each backend in turn until one answers (the offline writer always does)."""
+        """Ask each backend in turn until one answers; ChainExhausted when none does."""
         attempts: list[Attempt] = []
         waited = 0.0
         last_error: BaseException | None = None
@@ -200,7 +205,7 @@ class FallbackChain:
                     break
                 attempts.append(Attempt(backend.name, model, "ok", "", pause))
                 return ChainResult(result=result, backend=backend.name, attempts=attempts)
-        raise RuntimeError("every text backend failed, the offline writer included") from last_error
+        raise ChainExhausted(attempts) from last_error
 
     def stream(
         self, messages: Sequence[ChatMessage], *, temperature: float = 0.8, max_tokens: int = 512
@@ -253,7 +258,7 @@ class FallbackChain:
                 attempts.append(Attempt(backend.name, model, "ok", "", pause))
                 holder.result = ChainResult(result=chat_stream.result, backend=backend.name, attempts=attempts)
                 return
-        raise RuntimeError("every text backend failed, the offline writer included")
+        raise ChainExhausted(attempts)
 
 
 class ChainStream(AsyncIterator[ChainDelta]):

@@ -70,6 +70,10 @@
 
   var STREAM_FIELDS = ["platform", "kind", "style", "template", "brief", "reply_to"];
 
+  function backendLabel(name) {
+    return name === "offline" ? "the template writer (offline fallback)" : name;
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -93,7 +97,7 @@
   function showDone(output, t) {
     var article = el("article", "sample generated" + (t.flagged ? " is-flagged" : ""));
     var meta = capitalize(t.platform) + " · " + (t.kind_label || t.kind.replace(/_/g, " ")) + " · " + t.style + " · written by " +
-      t.backend + (t.model ? " (" + t.model + ")" : "") + " · " + t.attempts + " attempt" + (t.attempts !== 1 ? "s" : "") +
+      backendLabel(t.backend) + (t.model ? " (" + t.model + ")" : "") + " · " + t.attempts + " attempt" + (t.attempts !== 1 ? "s" : "") +
       (t.cost_usd ? " · $" + t.cost_usd.toFixed(4) : "");
     article.appendChild(el("p", "sample-meta", meta));
     if (t.flagged) {
@@ -165,6 +169,24 @@
     if (input && input.setAttribute) input.setAttribute("aria-invalid", "true");
   }
 
+  // A model that is down is never replaced silently: the person retries, or chooses the template writer.
+  function offerChoices(form, output) {
+    var actions = el("p", "actions");
+    var retry = el("button", "btn btn-secondary btn-sm", "Retry");
+    retry.type = "button";
+    retry.addEventListener("click", function () { streamWriting(form); });
+    var fallback = el("button", "btn btn-secondary btn-sm", "Use the template writer for this text");
+    fallback.type = "button";
+    fallback.addEventListener("click", function () {
+      var allow = form.elements.namedItem("allow_template");
+      if (allow) allow.checked = true;
+      streamWriting(form);
+    });
+    actions.appendChild(retry);
+    actions.appendChild(fallback);
+    (output.querySelector(".alert") || output).appendChild(actions);
+  }
+
   function streamWriting(form) {
     var output = document.getElementById(form.getAttribute("data-output"));
     var button = form.querySelector("button[type=submit]");
@@ -174,6 +196,8 @@
       var value = input ? input.value : "";
       body[name] = value || (name === "brief" ? "" : null);
     });
+    var allow = form.elements.namedItem("allow_template");
+    body.allow_template = !!(allow && allow.checked);
     var token = form.elements.namedItem("csrf_token");
     Array.prototype.forEach.call(form.querySelectorAll("[aria-invalid]"), function (input) {
       input.removeAttribute("aria-invalid");
@@ -186,7 +210,7 @@
     function handle(name, data) {
       if (name === "delta") {
         if (data.restart) draft.text.textContent = "";
-        draft.meta.textContent = "Writing with " + data.backend + "…";
+        draft.meta.textContent = "Writing with " + backendLabel(data.backend) + "…";
         draft.text.appendChild(document.createTextNode(data.text));
       } else if (name === "done") {
         finished = true;
@@ -194,6 +218,7 @@
       } else if (name === "error") {
         finished = true;
         showError(output, "Writing failed: " + data.message);
+        if (data.can_use_template) offerChoices(form, output);
       }
     }
 
