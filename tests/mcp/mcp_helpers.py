@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
-from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp_types import CallToolResult
 
 from ainfluencer.db.models import User
 from ainfluencer.runtime import Runtime
+from mcp import Client
 
 T = TypeVar("T")
 

@@ -30,7 +30,7 @@ from ainfluencer.services import auth
 log = logging.getLogger(__name__)
 
 # Where the HTTP layer leaves the bearer value for the tools (the ASGI scope of each request).
-SCOPE_TOKEN_KEY = "ainfluencer.mcp_token"
+SCOPE_TOKEN_KEY = "ainfluencer.mcp_token"  # noqa: S105 - a dict key, not a secret
 SCOPE_IP_KEY = "ainfluencer.mcp_ip"
 
 
@@ -151,6 +151,13 @@ class Gate:
                 auth.audit(session, "mcp.tool_call", user_id=who[0], ip=ip, tool=tool, token_id=who[1],
                            token=who[2], ok=True, **detail)
             return tool_ok(result)
+        except ModuleNotFoundError as missing:
+            # An optional extra is not installed: say which, as the REST API's 503 does.
+            exc = AppError(f"This tool needs the optional package {missing.name!r}, which is not installed. "
+                           "Install it with: pip install -e '.[media]'.", code="feature_unavailable")
+            if who[0] is not None:
+                self._audit_refusal(tool, who, ip, exc, detail)
+            return tool_error(exc)
         except AppError as exc:
             if who[0] is not None:
                 self._audit_refusal(tool, who, ip, exc, detail)

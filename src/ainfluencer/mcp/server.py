@@ -138,7 +138,8 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
     @mcp.tool(annotations=CREATE)
     def write_text(
         ctx: Context, character_id: CharacterId,
-        network: Annotated[str, Field(description="x, instagram, facebook, telegram, youtube, mastodon or bluesky")],
+        platform: Annotated[str, Field(description="the network: x, instagram, facebook, telegram, youtube, "
+                                                    "mastodon or bluesky")],
         brief: Annotated[str, Field(max_length=4000, description="what the text is about")] = "",
         kind: Annotated[str | None, Field(description="caption, post, thread, title, description, text or reply "
                                                       "(default: the network's main kind)")] = None,
@@ -149,19 +150,21 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         reply_to: Annotated[str | None, Field(max_length=4000, description="the comment answered (kind reply)")]
         = None,
     ) -> Annotated[CallToolResult, WrittenText]:
-        """Write a text in the character's voice for one network, fitted to its limits and unique against the
-        character's history. It is saved (generated_text_id) but not posted: pass it to create_draft_post."""
+        """Write a text in the character's voice for one network (fitted to its limits, unique).
+
+        It is saved (generated_text_id) but not posted: pass it to create_draft_post.
+        """
         def body(session: Session, caller: Caller) -> WrittenText:
             character = characters_svc.get_character(session, character_id, user=caller.user)
-            row = writing.generate(session, runtime, character=character, user=caller.user, platform=network,
+            row = writing.generate(session, runtime, character=character, user=caller.user, platform=platform,
                                    kind=kind, style=style, brief=brief, template=template, reply_to=reply_to)
-            _, platform_kind, rules = writing.resolve_kind(network, kind)
+            _, platform_kind, rules = writing.resolve_kind(platform, kind)
             parts = list(row.parts or []) or [row.text]
             length = max(platform_rules.text_length(p, rules) for p in parts)
             out = GeneratedTextCreated.model_validate(row).model_copy(update={"notes": getattr(row, "notes", [])})
             return WrittenText(**out.model_dump(), length=length, max_length=rules.max_length,
                                fits_platform_rules=length <= rules.max_length)
-        return gate.run(ctx, "write_text", body, write=True, refs={"character_id": character_id, "network": network})
+        return gate.run(ctx, "write_text", body, write=True, refs={"character_id": character_id, "platform": platform})
 
     # ---- media generation (jobs) -------------------------------------------------------------------------
 
@@ -176,8 +179,10 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         seed: Annotated[int | None, Field(ge=0)] = None,
         appearance_id: Annotated[int | None, Field(description="one of the character's appearances")] = None,
     ) -> Annotated[CallToolResult, JobPublic]:
-        """Queue images of the character (its canonical face keeps it consistent). Returns the job: poll get_job;
-        its result lists the new vault asset ids, which land in the vault for review."""
+        """Queue images of the character (its canonical face keeps it consistent).
+
+        Returns the job: poll get_job; its result lists the new vault asset ids.
+        """
         def body(session: Session, caller: Caller) -> JobPublic:
             req = studio.GenerationRequest(character_id=character_id, brief=brief, style=style, count=count,
                                            width=width, height=height, seed=seed, appearance_id=appearance_id)
@@ -189,8 +194,10 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         ctx: Context, character_id: CharacterId,
         text: Annotated[str, Field(min_length=1, max_length=5000, description="what the character says")],
     ) -> Annotated[CallToolResult, JobPublic]:
-        """Queue a voice clip in the character's voice. Returns the job: poll get_job; its result names the audio
-        asset (asset_id)."""
+        """Queue a voice clip in the character's voice.
+
+        Returns the job: poll get_job; its result names the audio asset (asset_id).
+        """
         def body(session: Session, caller: Caller) -> JobPublic:
             return job_public(studio_av.request_voice_clip(session, user=caller.user, runtime=runtime,
                                                            character_id=character_id, text=text))
@@ -209,8 +216,10 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         captions: bool = True,
         title: Annotated[str, Field(max_length=200)] = "",
     ) -> Annotated[CallToolResult, JobPublic]:
-        """Queue a narrated video over the character's images. Returns the job: poll get_job (progress per stage);
-        its result names the video asset (asset_id)."""
+        """Queue a narrated video over the character's images.
+
+        Returns the job: poll get_job (progress per stage); its result names the video asset (asset_id).
+        """
         def body(session: Session, caller: Caller) -> JobPublic:
             req = studio_av.VideoRequest(character_id=character_id, script=script, preset=preset,
                                          image_ids=list(image_ids), captions=captions, title=title)
@@ -242,7 +251,9 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         limit: Limit = 24, offset: Offset = 0,
     ) -> Annotated[CallToolResult, AssetsPublic]:
         """Search the vault: images, audio and videos with prompt, scores, provenance and review state.
-        Use the ids as a draft post's asset_ids."""
+
+        Use the ids as a draft post's asset_ids.
+        """
         def body(session: Session, caller: Caller) -> AssetsPublic:
             _owned_character(session, caller, character_id)
             filters = vault.AssetFilter(character_id=character_id, kind=kind, review_state=list(review_state),
@@ -271,9 +282,11 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
                                                                    "as it is scheduled")] = None,
         generated_text_id: Annotated[int | None, Field(description="the write_text result this uses")] = None,
     ) -> Annotated[CallToolResult, DraftPost]:
-        """Create a post for the character from text, vault media and target accounts. It lands in Review and
-        waits for a person's approval (only a token the owner granted auto-approval skips that); only then can
-        schedule_post send it to the calendar."""
+        """Create a post for the character from text, vault media and target accounts; it lands in Review.
+
+        It waits for a person's approval (only a token the owner granted auto-approval skips that); only
+        then can schedule_post send it to the calendar.
+        """
         def body(session: Session, caller: Caller) -> DraftPost:
             if generated_text_id is not None:
                 row = session.get(GeneratedText, generated_text_id)
@@ -321,7 +334,9 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
     def schedule_post(ctx: Context, post_id: Annotated[int, Field(description="an approved post")]
                       ) -> Annotated[CallToolResult, PostDetail]:
         """Schedule an APPROVED post: one publication per target account at the post's time (all or none).
-        A post still in review is refused (code conflict, field action) until a person approves it."""
+
+        A post still in review is refused (code conflict, field action) until a person approves it.
+        """
         def body(session: Session, caller: Caller) -> PostDetail:
             post = posts.get_post(session, post_id, user=caller.user)
             posts.schedule_post(session, runtime=runtime, user=caller.user, post=post)
@@ -356,8 +371,10 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         scheduled_from: datetime | None = None, scheduled_to: datetime | None = None,
         limit: Limit = 50, offset: Offset = 0,
     ) -> Annotated[CallToolResult, PublicationsPublic]:
-        """Publications (one post to one account) with their states: planned, due, sending, published,
-        retry_wait, failed, unknown, cancelled — newest first."""
+        """Publications (one post to one account) with their states, newest first.
+
+        States: planned, due, sending, published, retry_wait, failed, unknown, cancelled.
+        """
         def body(session: Session, caller: Caller) -> PublicationsPublic:
             _owned_character(session, caller, character_id)
             rows, total = publishing.list_publications(
@@ -402,8 +419,9 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
             f"1. Read resource ainfluencer://characters/{character_id}/persona and stay in that voice.\n"
             f"2. read_calendar (view week, the next week, character_id {character_id}) to see what is already "
             "planned, and list_accounts to pick target accounts.\n"
-            f"3. For about {posts_per_day} post(s) a day on free days: write_text for each network, search_vault "
-            "for approved media (review_state [\"approved\"]) or generate_image and poll get_job.\n"
+            f"3. For about {posts_per_day} post(s) a day on free days: write_text for each account's network "
+            "(platform), search_vault for approved media (review_state [\"approved\"]) or generate_image and "
+            "poll get_job.\n"
             "4. create_draft_post for each, with scheduled_at at a good local time and the generated_text_id.\n"
             "5. Summarise the drafts: they wait in Review until a person approves them. Never claim the "
             "character is human and keep its AI disclosure."
@@ -414,7 +432,7 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         """Write one post in the character's voice on a topic, with media, and submit it for review."""
         return (
             f"Write one {network} post for character {character_id} about: {topic}.\n"
-            f"Use write_text (network {network}), pick approved media with search_vault, then create_draft_post "
+            f"Use write_text (platform {network}), pick approved media with search_vault, then create_draft_post "
             "with the character's account on that network (list_accounts) and the generated_text_id. "
             "Report the post id and that it waits in Review."
         )
