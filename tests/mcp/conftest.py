@@ -68,11 +68,11 @@ def live_url(runtime: Runtime) -> Iterator[str]:
         thread.join(timeout=15)
 
 
-def _png() -> bytes:
+def _jpeg() -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 120, 40)).save(buf, format="PNG")
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(buf, format="JPEG")
     return buf.getvalue()
 
 
@@ -87,7 +87,7 @@ def world(runtime: Runtime, make_user: Callable[..., User], make_token: Callable
     account_id = connect(runtime, owner, character_id, net)
     with runtime.db.session() as s:
         character = s.get(Character, character_id)
-        asset_id = vault.ingest(s, settings=runtime.settings, data=_png(), filename="beach.png", character=character,
+        asset_id = vault.ingest(s, settings=runtime.settings, data=_jpeg(), filename="beach.jpg", character=character,
                                 user_id=owner.id, review_state=ReviewState.approved, run_gates=False,
                                 tags=["beach"]).asset.id
     member = make_user("member@example.com", owner=False)

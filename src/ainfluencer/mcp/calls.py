@@ -122,16 +122,20 @@ class Gate:
         raw = scope.get(SCOPE_TOKEN_KEY) or self.fixed_token or ""
         return str(raw), str(scope.get(SCOPE_IP_KEY) or ("stdio" if self.fixed_token else ""))
 
-    def caller(self, session: Session, ctx: Context | None, *, scope: str = "read") -> Caller:
-        """The live token behind this call, refused when it lacks ``scope``."""
+    def caller(self, session: Session, ctx: Context | None) -> Caller:
+        """The live token behind this call (AuthRequired when it is missing, unknown, revoked or expired)."""
         raw, _ = self._bearer(ctx)
         if not raw:
             raise AuthRequired("Send an API token as 'Authorization: Bearer <token>'.")
         token = auth.resolve_api_token(session, raw)
-        if scope not in token.scope_list:
+        return Caller(user=token.user, token=token)
+
+    @staticmethod
+    def require(caller: Caller, scope: str) -> None:
+        """Refuse when the token lacks ``scope`` (write implies read, as in the REST API)."""
+        if scope not in caller.token.scope_list:
             raise PermissionDenied(f"This API token lacks the '{scope}' scope; create one with that scope in "
                                    "Settings → API tokens.", code="insufficient_scope")
-        return Caller(user=token.user, token=token)
 
     def run(self, ctx: Context | None, tool: str, body: Callable[[Session, Caller], BaseModel], *,
             write: bool = False, refs: dict[str, Any] | None = None) -> CallToolResult:
@@ -142,11 +146,12 @@ class Gate:
         try:
             # The bucket is spent in its own transaction so a refused call still counts.
             with self.runtime.db.session() as session:
-                caller = self.caller(session, ctx, scope="write" if write else "read")
+                caller = self.caller(session, ctx)
                 who = (caller.user.id, caller.token.id, caller.token.name)
+                self.require(caller, "write" if write else "read")
                 take_call(session, self.runtime, caller.token)
             with self.runtime.db.session() as session:
-                caller = self.caller(session, ctx, scope="write" if write else "read")
+                caller = self.caller(session, ctx)
                 result = body(session, caller)
                 auth.audit(session, "mcp.tool_call", user_id=who[0], ip=ip, tool=tool, token_id=who[1],
                            token=who[2], ok=True, **detail)
