@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-MODULES = ["bench.bench_api", "bench.bench_characters", "bench.bench_media", "bench.bench_publishing"]
+MODULES = ["bench.bench_api", "bench.bench_characters", "bench.bench_media", "bench.bench_publishing",
+           "bench.bench_mcp"]
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ from typing import Any
 
 import anyio
 from fastapi.testclient import TestClient
-from mcp import Client, StdioServerParameters
 
 from ainfluencer.db.models import User
 from ainfluencer.runtime import Runtime
+from mcp import Client, StdioServerParameters
 
 
 def _token_id(client: TestClient, headers: dict[str, str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """One gate for every MCP tool call: who is calling, may they, how often, what happened.
 
 A call resolves its API token afresh (a token revoked mid-session stops working at once), checks the
-scope the tool needs, spends one unit from the token's persisted call bucket, runs the tool in its own
-transaction and writes an ``mcp.tool_call`` audit row naming the token. Failures an agent can act on
+scope the tool needs, spends one unit from the token's persisted call bucket, runs the tool and writes
+an ``mcp.tool_call`` audit row naming the token — all in one transaction; a refused call is audited,
+and charged, in a second one. Failures an agent can act on
 come back as tool errors carrying the REST API's ``{"error": {"code", "message", "field"}}``.
 """
 
@@ -144,14 +145,11 @@ class Gate:
         who: tuple[int | None, int | None, str] = (None, None, "")
         detail = {k: v for k, v in (refs or {}).items() if v not in (None, [], "")}
         try:
-            # The bucket is spent in its own transaction so a refused call still counts.
             with self.runtime.db.session() as session:
                 caller = self.caller(session, ctx)
                 who = (caller.user.id, caller.token.id, caller.token.name)
                 self.require(caller, "write" if write else "read")
                 take_call(session, self.runtime, caller.token)
-            with self.runtime.db.session() as session:
-                caller = self.caller(session, ctx)
                 result = body(session, caller)
                 auth.audit(session, "mcp.tool_call", user_id=who[0], ip=ip, tool=tool, token_id=who[1],
                            token=who[2], ok=True, **detail)
@@ -172,6 +170,15 @@ class Gate:
                        detail: dict[str, Any]) -> None:
         try:
             with self.runtime.db.session() as session:
+                if not isinstance(exc, RateLimited) and exc.code != "insufficient_scope":
+                    # The failed call's transaction was rolled back with its spend; a refused call still counts.
+                    token = session.get(ApiToken, who[1])
+                    if token is not None:
+                        try:
+                            with session.begin_nested():
+                                take_call(session, self.runtime, token)
+                        except RateLimited:
+                            pass
                 auth.audit(session, "mcp.tool_call", user_id=who[0], ip=ip, tool=tool, token_id=who[1],
                            token=who[2], ok=False, code=exc.code, field=exc.field, **detail)
         except Exception:  # the refusal itself is what the agent must see; the audit failure goes to the log
