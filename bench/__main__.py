@@ -6,7 +6,7 @@ import importlib
 import sys
 
 MODULES = ["bench.bench_api", "bench.bench_characters", "bench.bench_local_text", "bench.bench_media",
-           "bench.bench_publishing", "bench.bench_academy"]
+           "bench.bench_publishing", "bench.bench_academy", "bench.bench_mcp"]
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
 )
 from ainfluencer.api.schemas import ErrorResponse
 from ainfluencer.csrf import csrf_protect
+from ainfluencer.mcp import http as mcp_http
 from ainfluencer.middleware import BodySizeLimit, Metrics, SecurityHeaders
 from ainfluencer.posts import api as posts_api
 from ainfluencer.runtime import Runtime, instance_name
@@ -150,6 +151,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     app.include_router(public_media.router)  # /m/{token}: signed media links, outside /api/v1 and CSRF
     app.include_router(build_api_router())
     app.include_router(academy_router)  # /api/v1/academy and /academy pages
+    mcp_http.install(app, runtime)  # /mcp: the MCP server for AI assistants (bearer tokens)
     app.include_router(build_web_router())
 
     @app.get("/docs", include_in_schema=False)

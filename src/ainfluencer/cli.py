@@ -292,6 +292,34 @@ def token_create(
     machine_print(json.dumps(result))
 
 
+@app.command("mcp")
+def mcp_stdio(
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar="AINF_MCP_TOKEN", show_default=False,
+        help="API token the assistant acts with (prefer the AINF_MCP_TOKEN environment variable)")] = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Serve the MCP server over stdio for a local assistant (Claude Desktop, CLI agents, local models)."""
+    from ainfluencer.errors import AppError
+    from ainfluencer.mcp.server import build_server
+    from ainfluencer.services import auth
+
+    _apply(data_dir=data_dir)
+    runtime = _runtime(migrate=True)
+    if not token:
+        console.print("[red]No token:[/red] set AINF_MCP_TOKEN (or --token) to an API token from Settings → API "
+                      "tokens or `ainfluencer token create`.")
+        raise typer.Exit(2)
+    try:
+        with runtime.db.session() as s:
+            found = auth.resolve_api_token(s, token)
+            console.print(f"MCP over stdio as token “{found.name}” ({', '.join(found.scope_list)})")
+    except AppError as exc:
+        raise _fail(exc) from exc
+    # stdout carries the protocol from here on; everything else goes to stderr.
+    build_server(runtime, fixed_token=token).run("stdio")
+
+
 @secrets_app.command("generate-key")
 def secrets_generate_key() -> None:
     """Print a new random AES-256 key for AINF_ENCRYPTION_KEY."""

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     posts_review_after_edit: bool = Field(
         True, description="an approved post that is edited goes back to review before it can be scheduled"
     )
+    mcp_calls_per_minute: int = Field(60, ge=1, le=100_000, description="MCP tool calls one API token may make "
+                                      "per minute (a token bucket; bursts up to mcp_burst)")
+    mcp_burst: int = Field(30, ge=1, le=100_000, description="MCP tool calls one API token may make at once")
 
     @field_validator("backup_cron")
     @classmethod

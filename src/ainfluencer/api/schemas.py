@@ -66,6 +66,16 @@ class TokenPublic(BaseModel):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    auto_approve: bool = Field(False, description="what an assistant creates through MCP with this token lands "
+                                                  "approved instead of in review (granted by the owner only)")
+
+
+class TokenUpdate(BaseModel):
+    """Change a token: grant or withdraw auto-approval (the owner, signed in; never with an API token)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_approve: bool
 
 
 class TokenCreated(TokenPublic):

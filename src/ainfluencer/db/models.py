@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     func,
     text,
 )
@@ -119,6 +120,12 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Granted by the owner only (signed in, never with a token): what an assistant creates through MCP
+    # with this token lands approved instead of waiting in review.
+    auto_approve: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The MCP call bucket (level and when it was measured), persisted so limits hold across replicas.
+    mcp_tokens: Mapped[float | None] = mapped_column(Float, default=None)
+    mcp_tokens_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 

@@ -349,6 +349,30 @@ def revoke_api_token(session: Session, *, user: User, token_id: int, ip: str = "
     return token
 
 
+def set_token_auto_approve(session: Session, *, by: User, token_id: int, enabled: bool, with_token: bool,
+                           ip: str = "") -> ApiToken:
+    """Grant or withdraw auto-approval of what an assistant creates with one of the owner's tokens.
+
+    Only the owner may, and only signed in: a token must never be able to grant itself (or a sibling)
+    the right to skip review.
+    """
+    if not by.is_owner:
+        raise PermissionDenied("Only the owner can let a token's drafts skip review.", field="auto_approve")
+    if with_token:
+        raise PermissionDenied("Auto-approval is granted by the owner signed in to the web app, not with an API "
+                               "token.", field="auto_approve", code="session_required")
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != by.id:
+        raise NotFound("No such API token.")
+    if enabled and token.revoked_at is not None:
+        raise Conflict("This token is revoked.", field="auto_approve")
+    if token.auto_approve != enabled:
+        token.auto_approve = enabled
+        audit(session, "token.auto_approve_granted" if enabled else "token.auto_approve_withdrawn", user_id=by.id,
+              ip=ip, token_id=token.id, name=token.name)
+    return token
+
+
 # ---- e-mail links: signed, expiring, single-use ----------------------------------------
 
 

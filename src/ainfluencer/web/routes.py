@@ -807,6 +807,18 @@ def build_web_router() -> APIRouter:
         session.commit()
         return redirect("/settings#tokens")
 
+    @router.post("/settings/tokens/{token_id}/auto-approve")
+    def update_token_auto_approve(
+        request: Request, token_id: int, session: SessionDep, user: CurrentUser,
+        enabled: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Owner grants or withdraws a token's auto-approval of what assistants create through MCP."""
+        on = enabled.strip().lower() in ("1", "true", "on", "yes")
+        auth.set_token_auto_approve(session, by=user, token_id=token_id, enabled=on, with_token=False,
+                                    ip=client_ip(request))
+        session.commit()
+        return redirect("/settings#tokens")
+
     @router.get("/settings/outbox", response_class=HTMLResponse)
     def read_outbox(request: Request, session: SessionDep, user: CurrentUser) -> HTMLResponse:
         """Every e-mail the app sent or queued (owner only)."""
