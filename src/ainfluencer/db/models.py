@@ -464,6 +464,6 @@ class TextBackendConfig(Base):
     def __repr__(self) -> str:
         return f"<TextBackendConfig id={self.id} name={self.name!r} kind={self.kind}>"
 import ainfluencer.db.models_publishing  # noqa: E402,F401  (registers tables on Base)
-from ainfluencer.academy import models as _academy_models  # noqa: E402,F401,I001  (academy tables)
 import ainfluencer.posts.models  # noqa: E402,F401,I001  (posts, post_events, post_comments)
+from ainfluencer.academy import models as _academy_models  # noqa: E402,F401,I001  (academy tables)
 from ainfluencer.db import models_automation, models_calendar, models_media  # noqa: E402,F401,I001  (issues 4, 5)

@@ -233,7 +233,7 @@ def build_server(runtime: Runtime, *, fixed_token: str | None = None) -> MCPServ
         def body(session: Session, caller: Caller) -> JobPublic:
             from ainfluencer.jobs import queue
 
-            job = queue.get_job(session, job_id, user_id=None if caller.user.is_owner else caller.user.id)
+            job = queue.get_job(session, job_id, user=caller.user)
             return job_public(job)
         return gate.run(ctx, "get_job", body, refs={"job_id": job_id})
 

@@ -371,10 +371,6 @@ def _session_user_id(runtime: Runtime, raw: str | None) -> int | None:
         return user.id if user is not None else None
 
 
-def _session_alive(runtime: Runtime, raw: str | None) -> bool:
-    return _session_user_id(runtime, raw) is not None
-
-
 def dashboard_context(session: Session, user: User) -> dict[str, Any]:
     """What the dashboard body (``_dashboard_live.html``) needs."""
     from ainfluencer.posts.dashboard import board
