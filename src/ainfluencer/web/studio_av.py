@@ -165,17 +165,44 @@ def update_studio_voice_engines(request: Request, session: SessionDep, user: Cur
 # ---- video ------------------------------------------------------------------------------------------------------
 
 
+def _video_form(request: Request, session: Session, user: User, character: Character,
+                job: Job | None) -> dict[str, Any]:
+    """The compose form's values: the last request, or a finished video's script and settings (``?edit=<id>``)."""
+    raw = request.query_params.get("edit", "")
+    if raw.isdigit():
+        try:
+            asset = vault.get_asset(session, int(raw), user=user)
+        except AppError:
+            asset = None
+        if asset is not None and asset.kind == AssetKind.video and asset.character_id == character.id:
+            p = asset.params or {}
+            return {"script": str(p.get("script") or asset.prompt or ""), "preset": p.get("preset") or "shorts",
+                    "target_duration_s": p.get("target_duration_s"), "music_id": p.get("music_asset_id"),
+                    "captions": bool(p.get("captions", True)), "title": str(p.get("title") or asset.caption or ""),
+                    "image_ids": [int(i) for i in p.get("image_asset_ids") or []], "edit_of": asset.id}
+    if job is not None:
+        p = job.payload or {}
+        return {"script": str(p.get("script") or ""), "preset": p.get("preset") or "shorts",
+                "target_duration_s": p.get("target_duration_s"), "music_id": p.get("music_id"),
+                "captions": bool(p.get("captions", True)), "title": str(p.get("title") or ""),
+                "image_ids": list(dict.fromkeys(int(sc["image_id"]) for sc in p.get("scenes") or [])),
+                "edit_of": None}
+    return {}
+
+
 def _video_context(request: Request, session: Session, user: User, character: Character) -> dict[str, Any]:
     images = studio_av.video_images(session, character)
-    default_ids = {a.id for a in studio_av.latest_approved_images(session, character)}
     job = _query_job(request, session, user, character, studio_av.VIDEO_JOB)
+    form = _video_form(request, session, user, character, job)
+    default_ids = set(form.get("image_ids") or []) or {a.id for a in studio_av.latest_approved_images(session,
+                                                                                                     character)}
     videos = vault.list_assets(session, user=user, filters=vault.AssetFilter(character_id=character.id,
                                                                                kind=AssetKind.video), limit=6)
     return {
         "active": "studio", "character": character, "images": images, "default_ids": default_ids,
         "music": studio_av.music_choices(session, user=user, character=character),
         "presets": list(studio_av.PLATFORM_PRESETS.values()), "voice": studio_av.voice_config(session, character),
-        "job": job, **_video_job_context(session, job), "videos": videos.items,
+        "job": job, **_video_job_context(session, job), "videos": videos.items, "form": form,
         "notice": _notice(request), "error": request.query_params.get("error", ""), **_helpers(),
     }
 

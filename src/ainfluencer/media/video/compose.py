@@ -68,10 +68,11 @@ Progress = Callable[[str, float], None]
 LEAD_S = 0.25  # before the first words
 PAUSE_S = 0.2  # between one scene's last word and the next scene's first (a breath, not dead air)
 END_S = 0.6  # after the last words
-MIN_TEMPO = 0.8  # a target length slows speech at most this much (0.8 = 25 % longer)
+MIN_TEMPO = 0.75  # a target length slows speech at most this much (0.75 = a third longer)
 SPEECH_MARGIN_S = 0.03  # kept around a clip's detected speech so no word is clipped
+MAX_PAUSE_S = 0.2  # a longer pause inside a narration clip is shortened to this (slowed by at most 1/MIN_TEMPO)
 LOUDNESS_LUFS = -14.0  # integrated loudness of the finished audio (what the big apps normalise to)
-TRUE_PEAK_DB = -1.5  # loudnorm's ceiling: AAC encoding adds a few tenths, the result stays under -1 dBTP
+TRUE_PEAK_DB = -2.0  # loudnorm's ceiling: AAC encoding adds a few tenths, the result stays under -1 dBTP
 LOUDNESS_LRA = 20.0  # loose enough that a narration's range never forces loudnorm out of linear mode
 MIN_SCENE_S = 1.5  # a scene without narration lasts at least this long
 MAX_SCENES = 200
@@ -156,6 +157,14 @@ class Timeline:
     def duration_s(self) -> float:
         """Length of the finished video in seconds."""
         return self.total_frames / self.fps
+
+    @property
+    def outro_s(self) -> float:
+        """Seconds after the last words: what pacing could not fill (0 for a script without speech)."""
+        spoken = [s for s in self.scenes if s.narration_s > 0]
+        if not spoken:
+            return 0.0
+        return max(0.0, self.duration_s - spoken[-1].narration_start_s - spoken[-1].narration_s)
 
 
 @dataclass(frozen=True)
@@ -816,18 +825,70 @@ def _timings(clip_words: list[WordTiming] | None, text: str, speech_s: float) ->
     return estimate_word_timings(text.split(), 0.0, speech_s)
 
 
-def _speech_span(path: Path, seconds: float) -> tuple[float, float] | None:
-    """Where the words are in a narration WAV (with a small margin); None to keep the whole file."""
-    from ainfluencer.backends.voice.base import read_wav_mono, speech_span
+def tighten_narration(
+    src: Path, dest: Path, *, max_pause_s: float = MAX_PAUSE_S, margin_s: float = SPEECH_MARGIN_S,
+    floor_db: float = -40.0,
+) -> tuple[float, Callable[[float], float]] | None:
+    """Write ``src`` without its leading and trailing silence and with every inner pause at most ``max_pause_s``.
+
+    A pause is a run of 10 ms blocks quieter than ``floor_db`` under the clip's peak; a long one keeps
+    half of ``max_pause_s`` after the sound before it and half before the sound after it, so fades and
+    soft consonants stay. Returns the new length and a function that moves a time in ``src`` to the
+    same moment in ``dest`` (for word timings), or None when ``src`` is not a 16-bit mono WAV.
+    """
+    import numpy as np
+
+    from ainfluencer.backends.voice.base import read_wav_mono, write_wav
 
     try:
-        samples, rate = read_wav_mono(path)
+        raw, rate = read_wav_mono(src)
     except (BackendError, OSError, EOFError, wave.Error):
         return None
-    start, end = speech_span(samples, rate)
-    if end <= start:
+    audio = np.frombuffer(raw, dtype=np.int16)
+    block = max(1, rate // 100)
+    blocks = audio.size // block
+    if blocks < 2:
         return None
-    return max(0.0, start - SPEECH_MARGIN_S), min(seconds, end + SPEECH_MARGIN_S)
+    level = np.abs(audio[: blocks * block].astype(np.int32)).reshape(blocks, block).max(axis=1)
+    peak = int(level.max())
+    if peak == 0:
+        return None
+    loud = level >= peak * 10 ** (floor_db / 20)
+    idx = np.flatnonzero(loud)
+    first, last = int(idx[0]), int(idx[-1]) + 1
+    keep_blocks = max(1, round(max_pause_s / 2 * rate / block))
+    margin = round(margin_s * rate)
+    cuts: list[tuple[int, int]] = [(0, max(0, first * block - margin))]  # (start, end) sample ranges to drop
+    run_start = None
+    for b in range(first, last):
+        if not loud[b] and run_start is None:
+            run_start = b
+        elif loud[b] and run_start is not None:
+            if b - run_start > 2 * keep_blocks:
+                cuts.append(((run_start + keep_blocks) * block, (b - keep_blocks) * block))
+            run_start = None
+    cuts.append((min(audio.size, last * block + margin), audio.size))
+    keep: list[tuple[int, int]] = []
+    pos = 0
+    for start, end in cuts:
+        if start > pos:
+            keep.append((pos, start))
+        pos = max(pos, end)
+    out = np.concatenate([audio[a:b] for a, b in keep]) if keep else audio[:0]
+    if out.size == 0:
+        return None
+    write_wav(dest, out.tobytes(), sample_rate=rate)
+    starts = np.array([a for a, _ in keep], dtype=np.float64) / rate
+    ends = np.array([b for _, b in keep], dtype=np.float64) / rate
+    offsets = np.concatenate([[0.0], np.cumsum(ends - starts)])[:-1]
+
+    def moved(t: float) -> float:
+        i = int(np.searchsorted(ends, t))
+        if i >= len(keep):
+            return float(out.size / rate)
+        return float(offsets[i] + max(0.0, t - starts[i]))
+
+    return out.size / rate, moved
 
 
 def compose(
@@ -896,30 +957,32 @@ def compose(
         clips: list[VoiceClip | None] = []
         narr_paths: list[Path | None] = []
         narr_s: list[float] = []
-        spans: list[tuple[float, float] | None] = []
         for i, scene in enumerate(scenes):
             clip: VoiceClip | None = None
-            span: tuple[float, float] | None = None
             if scene.audio is not None:
                 path: Path | None = Path(scene.audio).resolve()
                 seconds = probe(Path(scene.audio)).duration_s
             elif scene.text.strip():
                 assert voice_backend is not None
                 # backend errors pass through unchanged: their kind (auth/transient/permanent) drives retries
-                clip = voice_backend.synthesize(scene.text, voice=voice, out_path=work / f"narration_{i}.wav")
+                clip = voice_backend.synthesize(scene.text, voice=voice, out_path=work / f"voice_{i}.wav")
                 path, seconds = clip.path.resolve(), clip.duration_s
-                span = _speech_span(clip.path, seconds)
+                tight = tighten_narration(clip.path, work / f"narration_{i}.wav")
+                if tight is not None:
+                    # silence trimmed and long pauses shortened: the word timings move with the audio
+                    seconds, moved = tight
+                    path = (work / f"narration_{i}.wav").resolve()
+                    words = [WordTiming(w, moved(s), moved(e)) for w, s, e in (clip.word_timings or [])]
+                    clip = replace(clip, path=path, duration_s=seconds, word_timings=words or None)
             else:
                 path, seconds = None, 0.0
             clips.append(clip)
             narr_paths.append(path)
             narr_s.append(seconds)
-            spans.append(span)
             report("narration", round((i + 1) / len(scenes) * 100, 1))
         stage_s["narration"] = time.perf_counter() - t0
 
-        timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s, narrations=narr_paths,
-                                 speech=spans)
+        timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s, narrations=narr_paths)
         check_duration_and_size(the_preset, the_platform, timeline.duration_s)
 
         # scenes
