@@ -81,7 +81,7 @@ def _voice_form(form: Any) -> dict[str, Any]:
 
 def _voice_context(request: Request, session: Session, user: User, character: Character) -> dict[str, Any]:
     runtime = get_runtime(request)
-    config = studio_av.voice_config(session, character)
+    config = studio_av.voice_config(session, character, runtime)
     engines = studio_av.engine_statuses(session, runtime)
     current = next((e for e in engines if e.name == config.engine), None)
     job = _query_job(request, session, user, character, studio_av.VOICE_JOB)
@@ -92,7 +92,17 @@ def _voice_context(request: Request, session: Session, user: User, character: Ch
         "job": job, "clip": _result_asset(session, job) if job else None, "clips": clips.items,
         "sample": studio_av.sample_text(character), "options": studio_av.voice_backend_options(session),
         "notice": _notice(request), "error": request.query_params.get("error", ""), **_helpers(),
+        "voices": studio_av.voice_choices(runtime, character), "pull_job": _pull_job(request, session, user),
+        "languages": studio_av.character_languages(character),
     }
+
+
+def _pull_job(request: Request, session: Session, user: User) -> Job | None:
+    raw = request.query_params.get("pull", "")
+    job = session.get(Job, int(raw)) if raw.isdigit() else None
+    if job is None or job.kind != studio_av.VOICE_PULL_JOB or not user.is_owner:
+        return None
+    return job
 
 
 @router.get("/studio/{character_id}/voice", response_class=HTMLResponse)
@@ -160,6 +170,22 @@ def update_studio_voice_engines(request: Request, session: SessionDep, user: Cur
         return _fail(session, back, exc)
     session.commit()
     return redirect(_with(back, done="engines") + "#engines")
+
+
+@router.post("/studio/{character_id}/voice/pull")
+def create_studio_voice_pull(
+    request: Request, character_id: int, session: SessionDep, user: CurrentUser, form: Form
+) -> Response:
+    """Owner: download a catalogue voice in the background; the page shows the download's progress."""
+    back = f"/studio/{character_id}/voice"
+    try:
+        characters_svc.get_character(session, character_id, user=user)
+        job = studio_av.request_voice_pull(session, user=user, voice_id=_text(form, "voice_id"),
+                                           ip=client_ip(request))
+    except AppError as exc:
+        return _fail(session, back, exc)
+    session.commit()
+    return redirect(_with(back, pull=job.id) + "#voices")
 
 
 # ---- video ------------------------------------------------------------------------------------------------------

@@ -322,7 +322,8 @@ def plan_timeline(
         for i, scene in enumerate(scenes):
             # the crossfade is centred on a boundary: a scene shares half of each of its crossfades
             share = (xf // 2 if i > 0 else 0) + ((xf - xf // 2) if i < n - 1 else 0)
-            floor = max(1, 2 * xf + 1 - share)  # two crossfades must not overlap
+            fades = (i > 0) + (i < n - 1)
+            floor = max(1, fades * xf + 1 - share)  # a scene's crossfades must not overlap
             gap = LEAD_S if i == 0 else PAUSE_S / 2
             begin = prev / fps + gap
             starts.append(begin)
