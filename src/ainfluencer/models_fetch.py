@@ -149,23 +149,3 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"
-
-
-def print_progress(stream: object = None) -> Progress:
-    """A progress callback that prints one updating line per file (for the CLI)."""
-    import sys
-
-    out = stream or sys.stderr
-    last: dict[str, int] = {}
-
-    def show(name: str, done: int, total: int | None) -> None:
-        pct = int(done * 100 / total) if total else -1
-        if last.get(name) == pct and done != total:
-            return
-        last[name] = pct
-        shown = f"{pct:3d}% " if pct >= 0 else ""
-        end = "\n" if total is not None and done >= total else ""
-        print(f"\r  {name}: {shown}{human_size(done)}" + (f" of {human_size(total)}" if total else ""),
-              end=end, file=out, flush=True)  # type: ignore[call-overload]
-
-    return show

@@ -181,7 +181,8 @@ def test_pull_a_voice_and_speak_with_it(file_server: FileServer, tmp_path: Path,
     backend = PiperBackend(voices_dir=folder)
     assert {"en_US-joe-medium", "de_DE-thorsten-medium"} <= set(backend.speakers())
     assert backend._paths("de_DE-thorsten-medium") == installed["de_DE-thorsten-medium"]
-    clip = backend.synthesize("Hallo.", voice=VoiceSettings(speaker="de_DE-thorsten-medium"), out_path=tmp_path / "h.wav")
+    clip = backend.synthesize("Hallo.", voice=VoiceSettings(speaker="de_DE-thorsten-medium"),
+                              out_path=tmp_path / "h.wav")
     assert clip.duration_s > 0.2
     # the persona's languages pick the default among installed voices
     assert default_voice(["de-DE", "en"], installed) == "de_DE-thorsten-medium"

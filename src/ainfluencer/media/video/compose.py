@@ -984,6 +984,12 @@ def compose(
         stage_s["narration"] = time.perf_counter() - t0
 
         timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s, narrations=narr_paths)
+        shortest = max(the_preset.min_duration_s, the_platform.min_duration_s if the_platform else 0.0)
+        if script.target_duration_s is None and timeline.duration_s < shortest:
+            # too short for the platform: paced out to its minimum like a target length
+            script = replace(script, target_duration_s=math.ceil(shortest * the_preset.fps) / the_preset.fps)
+            timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s,
+                                     narrations=narr_paths)
         check_duration_and_size(the_preset, the_platform, timeline.duration_s)
 
         # scenes
