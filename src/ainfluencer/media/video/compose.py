@@ -438,8 +438,10 @@ def _motion_chain(motion: Motion, frames: int, width: int, height: int, amount: 
     p = f"(n/{max(1, frames - 1)})"
     if motion in ("zoom_in", "zoom_out"):
         z = f"(1+{amount:.4f}*{p})" if motion == "zoom_in" else f"(1+{amount:.4f}*(1-{p}))"
-        return (f"scale=w='2*trunc({width}*{z}/2)':h='2*trunc({height}*{z}/2)':eval=frame:flags=bicubic,"
-                f"crop={width}:{height}")
+        sw, sh = f"2*trunc({width}*{z}/2)", f"2*trunc({height}*{z}/2)"
+        # crop's in_w is the size when the graph was configured, not this frame's: centre from the same formula
+        return (f"scale=w='{sw}':h='{sh}':eval=frame:flags=bicubic,"
+                f"crop={width}:{height}:x='({sw}-{width})/2':y='({sh}-{height})/2'")
     if motion == "none":
         return ""  # the still was scaled to the frame once, before the loop
     x, y = "(iw-ow)/2", "(ih-oh)/2"
@@ -479,7 +481,7 @@ def video_filter(
         move = _motion_chain(s.motion, s.frames, w, h, motion_amount)
         parts.append(
             f"[{s.index}:v]{pre}{TO_BT709},{still}loop=loop={s.frames - 1}:size=1:start=0,"
-            f"setpts=N/{fps}/TB,fps={fps}:eof_action=pass,{move + ',' if move else ''}setsar=1[v{s.index}]"
+            f"settb=1/{fps},setpts=N,fps={fps}:eof_action=pass,{move + ',' if move else ''}setsar=1[v{s.index}]"
         )
     if len(timeline.scenes) == 1:
         label = "v0"
