@@ -434,14 +434,14 @@ def motion_size(width: int, height: int, amount: float) -> tuple[int, int]:
 
 
 def _motion_chain(motion: Motion, frames: int, width: int, height: int, amount: float) -> str:
-    """Per-frame scale (zooms) or moving crop (pans) of a looped 4:2:0 still already at the working size."""
+    """Zooms: zoompan of the 4:2:0 still (it makes its own frames); pans: a moving crop of the looped still."""
     p = f"(n/{max(1, frames - 1)})"
     if motion in ("zoom_in", "zoom_out"):
-        z = f"(1+{amount:.4f}*{p})" if motion == "zoom_in" else f"(1+{amount:.4f}*(1-{p}))"
-        sw, sh = f"2*trunc({width}*{z}/2)", f"2*trunc({height}*{z}/2)"
-        # crop's in_w is the size when the graph was configured, not this frame's: centre from the same formula
-        return (f"scale=w='{sw}':h='{sh}':eval=frame:flags=bicubic,"
-                f"crop={width}:{height}:x='({sw}-{width})/2':y='({sh}-{height})/2'")
+        # zoom 1 shows the whole still (frame plus room), 1 + amount a frame-sized centre of it; zoompan
+        # counts its own frames, so a scene rendered again in another pass gives the same frames
+        q = f"(on/{max(1, frames - 1)})"
+        z = f"(1+{amount:.4f}*{q})" if motion == "zoom_in" else f"(1+{amount:.4f}*(1-{q}))"
+        return f"zoompan=z='{z}':x='(iw-iw/zoom)/2':y='(ih-ih/zoom)/2':d={frames}:s={width}x{height}"
     if motion == "none":
         return ""  # the still was scaled to the frame once, before the loop
     x, y = "(iw-ow)/2", "(ih-oh)/2"
@@ -479,6 +479,9 @@ def video_filter(
         pre = f"scale={mw}:{mh}:force_original_aspect_ratio=increase,crop={mw}:{mh}," if prescale else ""
         still = f"scale={w}:{h}:flags=bicubic," if s.motion == "none" else ""
         move = _motion_chain(s.motion, s.frames, w, h, motion_amount)
+        if s.motion in ("zoom_in", "zoom_out"):
+            parts.append(f"[{s.index}:v]{pre}{TO_BT709},{move}:fps={fps},setsar=1[v{s.index}]")
+            continue
         parts.append(
             f"[{s.index}:v]{pre}{TO_BT709},{still}loop=loop={s.frames - 1}:size=1:start=0,"
             f"settb=1/{fps},setpts=N,fps={fps}:eof_action=pass,{move + ',' if move else ''}setsar=1[v{s.index}]"
