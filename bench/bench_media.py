@@ -1,7 +1,9 @@
 """Media: a 30 s 1080×1920 short (narration, captions, music, four images) against a bare ffmpeg encode of
-the same timeline in the same run, Piper's real-time factor, face scoring and perceptual hashing per 512 px
-image, and the time our image pipeline (gates, provenance, vault ingest, job and asset rows) adds per image
-on top of an image backend that answers in a fixed time (a local fake Automatic1111 server)."""
+the same timeline and against a static encode of the same stills and audio in the same run, its loudness,
+dead air and picture quality (SSIM against a lossless render), Piper's real-time factor, face scoring and
+perceptual hashing per 512 px image, and the time our image pipeline (gates, provenance, vault ingest, job
+and asset rows) adds per image on top of an image backend that answers in a fixed time (a local fake
+Automatic1111 server)."""
 
 from __future__ import annotations
 
@@ -204,41 +206,218 @@ def image_overhead_ms(folder: Path, jobs: int = 6) -> float:
         server.server_close()  # type: ignore[attr-defined]
 
 
-def _bare(result, images: list[Path], work: Path, music: Path, out: Path) -> float:  # type: ignore[no-untyped-def]
-    """One ffmpeg command, the same filtergraph from raw images, pre-made narration and the same encoder."""
+def _ffmpeg(args: list[str], cwd: Path) -> float:
+    """Run one ffmpeg command and return its wall time."""
     import subprocess
 
-    from ainfluencer.media.video.compose import audio_filter, encode_args, music_gain, video_filter, voice_gain_db
-    from ainfluencer.media.video.presets import get_preset
     from ainfluencer.media.video.probe import ffmpeg_exe
 
-    preset = get_preset("short_vertical")
-    tl = result.timeline
-    size = (round(preset.width * 1.5 / 2) * 2, round(preset.height * 1.5 / 2) * 2)
-    vgraph, vlabel = video_filter(tl, captions_file="captions.ass", fonts_folder="fonts", prescale=size)
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-    for img in images:
-        args += ["-i", str(img)]
-    from ainfluencer.media.video.probe import audio_level
-
-    narr = [(len(images) + k, s.narration_start_s, voice_gain_db(*audio_level(work / f"narration_{k}.wav")))
-            for k, s in enumerate(tl.scenes)]
-    for k in range(len(tl.scenes)):
-        args += ["-i", str(work / f"narration_{k}.wav")]
-    music_idx = len(images) + len(tl.scenes)
-    args += ["-stream_loop", "-1", "-i", str(music)]
-    agraph, alabel = audio_filter(tl, narration_inputs=narr, music_input=music_idx,
-                                  music_gain_db=music_gain(audio_level(music)[0], -18.0), duck_music=True)
-    args += ["-filter_complex", f"{vgraph};{agraph}", "-map", f"[{vlabel}]", "-map", f"[{alabel}]",
-             *encode_args(preset, x264_preset="veryfast", crf=None, total_frames=tl.total_frames),
-             "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", str(out)]
     t0 = time.perf_counter()
-    subprocess.run(args, cwd=work, check=True)
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *args], cwd=cwd,
+                   check=True)
     return time.perf_counter() - t0
 
 
+def _audio_args(result, mix: Path, first_input: int) -> tuple[list[str], str, str]:  # type: ignore[no-untyped-def]
+    """The mix as the next input, and the same loudnorm second pass our encode runs."""
+    from ainfluencer.media.video.presets import get_preset
+
+    rate = get_preset("short_vertical").audio_rate
+    if result.loudness is None:
+        return ["-i", str(mix)], "", f"{first_input}:a"
+    return ["-i", str(mix)], f";[{first_input}:a]{result.loudness.filter(sample_rate=rate)}[aout]", "[aout]"
+
+
+def _bare(result, images: list[Path], work: Path, music: Path, out: Path) -> float:  # type: ignore[no-untyped-def]
+    """One ffmpeg command, the same filtergraph from raw images, pre-made narration and the same encoder."""
+    from ainfluencer.media.video.compose import (
+        NarrationInput,
+        audio_filter,
+        encode_args,
+        motion_size,
+        music_gain,
+        video_filter,
+        voice_gain_db,
+    )
+    from ainfluencer.media.video.presets import get_preset
+    from ainfluencer.media.video.probe import audio_level
+
+    preset = get_preset("short_vertical")
+    tl = result.timeline
+    vgraph, vlabel = video_filter(tl, captions_file="captions.ass", fonts_folder="fonts",
+                                  prescale=motion_size(preset.width, preset.height, 0.12))
+    args: list[str] = []
+    for img in images:
+        args += ["-i", str(img)]
+    narr = [NarrationInput(len(images) + k, s.narration_start_s, voice_gain_db(*audio_level(s.narration)),
+                           s.trim_start_s, s.trim_end_s) for k, s in enumerate(tl.scenes) if s.narration]
+    for s in tl.scenes:
+        if s.narration:
+            args += ["-i", str(s.narration)]
+    music_idx = len(images) + len(narr)
+    args += ["-stream_loop", "-1", "-i", str(music)]
+    agraph, alabel, _ = audio_filter(tl, narration_inputs=narr, music_input=music_idx,
+                                     music_gain_db=music_gain(audio_level(music)[0], -18.0), duck_music=True)
+    norm = ""
+    if result.loudness is not None:
+        norm = f";[{alabel}]{result.loudness.filter(sample_rate=preset.audio_rate)}[aout]"
+        alabel = "aout"
+    args += ["-filter_complex", f"{vgraph};{agraph}{norm}", "-map", f"[{vlabel}]", "-map", f"[{alabel}]",
+             *encode_args(preset, x264_preset="veryfast", crf=None, total_frames=tl.total_frames),
+             "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", str(out)]
+    return _ffmpeg(args, work)
+
+
+def _static(result, work: Path, out: Path) -> float:  # type: ignore[no-untyped-def]
+    """The same stills and audio with the same encoder settings, no motion and no captions: each still scaled
+    once, looped for its scene and the scenes concatenated."""
+    from ainfluencer.media.video.compose import TO_BT709, encode_args
+    from ainfluencer.media.video.presets import get_preset
+
+    preset = get_preset("short_vertical")
+    tl = result.timeline
+    fps, w, h, xf = tl.fps, tl.width, tl.height, tl.crossfade_frames
+    parts, args = [], []
+    # without crossfades the scenes do not overlap: each one shows for its share of the timeline
+    lengths = [s.frames - (xf if i < len(tl.scenes) - 1 else 0) for i, s in enumerate(tl.scenes)]
+    for i, (s, frames) in enumerate(zip(tl.scenes, lengths, strict=True)):
+        args += ["-i", str(s.image)]
+        parts.append(f"[{i}:v]{TO_BT709},scale={w}:{h},loop=loop={frames - 1}:size=1:start=0,"
+                     f"settb=1/{fps},setpts=N,fps={fps}:eof_action=pass,setsar=1[s{i}]")
+    parts.append("".join(f"[s{i}]" for i in range(len(tl.scenes))) + f"concat=n={len(tl.scenes)}:v=1:a=0[v]")
+    audio_in, anorm, amap = _audio_args(result, work / "mix.wav", len(tl.scenes))
+    args += [*audio_in, "-filter_complex", ";".join(parts) + anorm, "-map", "[v]", "-map", amap,
+             *encode_args(preset, x264_preset="veryfast", crf=None, total_frames=tl.total_frames),
+             "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2", str(out)]
+    return _ffmpeg(args, work)
+
+
+def _zoompan_graph(tl, size: tuple[int, int], amount: float = 0.12) -> str:  # type: ignore[no-untyped-def]
+    """The previous composer's motion (zoompan at 4:4:4 on 1.5x stills, xfade), kept here as a quality reference."""
+    w, h, fps, xf = tl.width, tl.height, tl.fps, tl.crossfade_frames
+    parts = []
+    for s in tl.scenes:
+        p = f"(on/{max(1, s.frames - 1)})"
+        z, x, y = {
+            "zoom_in": (f"1+{amount}*{p}", "(iw-iw/zoom)/2", "(ih-ih/zoom)/2"),
+            "zoom_out": (f"{1 + amount}-{amount}*{p}", "(iw-iw/zoom)/2", "(ih-ih/zoom)/2"),
+            "pan_right": (f"{1 + amount}", f"(iw-iw/zoom)*{p}", "(ih-ih/zoom)/2"),
+            "pan_left": (f"{1 + amount}", f"(iw-iw/zoom)*(1-{p})", "(ih-ih/zoom)/2"),
+        }.get(s.motion, ("1", "0", "0"))
+        parts.append(f"[{s.index}:v]scale={size[0]}:{size[1]}:force_original_aspect_ratio=increase,"
+                     f"crop={size[0]}:{size[1]},format=rgb24,scale=out_color_matrix=bt709:out_range=tv,"
+                     f"format=yuv444p,zoompan=z='{z}':x='{x}':y='{y}':d={s.frames}:s={w}x{h}:fps={fps},"
+                     f"setsar=1,format=yuv420p[v{s.index}]")
+    label = "v0"
+    for s in tl.scenes[1:]:
+        parts.append(f"[{label}][v{s.index}]xfade=transition=fade:duration={xf / fps:.6f}:"
+                     f"offset={s.start_frame / fps:.6f}[x{s.index}]")
+        label = f"x{s.index}"
+    return ";".join(parts) + f";[{label}]null[vout]"
+
+
+def _ideal_zoom_frame(image: Path, size: tuple[int, int], amount: float, zoom: float):  # type: ignore[no-untyped-def]
+    """The exact centred zoom of ``image`` (float crop box, Lanczos), as luma: what any motion graph approximates."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    w, h = size
+    with Image.open(image) as im:
+        canvas = ImageOps.fit(im.convert("RGB"), (round(w * (1 + amount) * 2), round(h * (1 + amount) * 2)),
+                             method=Image.Resampling.LANCZOS)
+    cw, ch = canvas.size
+    vw, vh = cw / zoom, ch / zoom  # zoom 1 shows the whole working still, 1 + amount a frame-sized part of it
+    box = ((cw - vw) / 2, (ch - vh) / 2, (cw + vw) / 2, (ch + vh) / 2)
+    frame = canvas.resize((w, h), Image.Resampling.LANCZOS, box=box)
+    rgb = np.asarray(frame, dtype=np.float64)
+    return 16 + 219 * (rgb @ np.array([0.2126, 0.7152, 0.0722])) / 255  # BT.709 limited-range luma
+
+
+def _luma_frames(path: Path, indices: list[int], size: tuple[int, int]):  # type: ignore[no-untyped-def]
+    import subprocess
+
+    import numpy as np
+
+    from ainfluencer.media.video.probe import ffmpeg_exe
+
+    picks = "+".join(f"eq(n\\,{i})" for i in indices)
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-vf", f"select='{picks}'", "-fps_mode",
+                          "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True,
+                         check=True).stdout
+    return np.frombuffer(raw, dtype=np.uint8).reshape(-1, size[1], size[0]).astype(np.float64)
+
+
+def quality(result, images: list[Path], work: Path, step: int = 15) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Mean SSIM (luma) of the first scene's zoom against an uncompressed ideal render of it (exact float
+    crop of the original image, Lanczos): (this composer's scale/crop graph, the previous zoompan graph on
+    1.5x stills at 4:4:4), both encoded with our settings, without captions."""
+    from skimage.metrics import structural_similarity
+
+    from ainfluencer.media.video.compose import encode_args, motion_size, video_filter
+    from ainfluencer.media.video.presets import get_preset
+
+    preset = get_preset("short_vertical")
+    tl = result.timeline
+    first = tl.scenes[0]
+    assert first.motion == "zoom_in"
+    frames = tl.scenes[1].start_frame  # before the first crossfade
+    size = (tl.width, tl.height)
+    inputs: list[str] = []
+    for img in images:
+        inputs += ["-i", str(img)]
+    enc = encode_args(preset, x264_preset="veryfast", crf=None, total_frames=frames)
+    enc = enc[: enc.index("-movflags")]
+    old_out, new_out = work / "zoompan.mp4", work / "scalecrop.mp4"
+    big = (round(preset.width * 1.5 / 2) * 2, round(preset.height * 1.5 / 2) * 2)
+    _ffmpeg([*inputs, "-filter_complex", _zoompan_graph(tl, big), "-map", "[vout]", *enc, str(old_out)], work)
+    new, label = video_filter(tl, captions_file=None, fonts_folder=None,
+                              prescale=motion_size(preset.width, preset.height, 0.12))
+    _ffmpeg([*inputs, "-filter_complex", new, "-map", f"[{label}]", *enc, str(new_out)], work)
+    indices = list(range(0, frames, step))
+    ideal = [_ideal_zoom_frame(images[0], size, 0.12, 1 + 0.12 * i / max(1, first.frames - 1)) for i in indices]
+    scores = []
+    for out in (new_out, old_out):
+        got = _luma_frames(out, indices, size)
+        scores.append(sum(structural_similarity(a, b, data_range=255.0) for a, b in zip(got, ideal, strict=True))
+                      / len(indices))
+    return scores[0], scores[1]
+
+
+def _loudness(path: Path) -> tuple[float, float]:
+    import re
+    import subprocess
+
+    from ainfluencer.media.video.probe import ffmpeg_exe
+
+    log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-vn", "-af", "ebur128=peak=true",
+                          "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    summary = log[log.rfind("Summary:"):]
+    integrated = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))  # type: ignore[union-attr]
+    peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+) dBFS", summary).group(1))  # type: ignore[union-attr]
+    return integrated, peak
+
+
+def dead_air_s(result, voice: Path) -> float:  # type: ignore[no-untyped-def]
+    """Longest silence (below -50 dBFS, 50 ms or more) of the voice track inside the narration span."""
+    import re
+    import subprocess
+
+    from ainfluencer.media.video.probe import ffmpeg_exe
+
+    log = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(voice), "-af",
+                          "silencedetect=noise=-50dB:d=0.05", "-f", "null", "-"], capture_output=True, text=True,
+                         check=True).stderr
+    starts = [float(x) for x in re.findall(r"silence_start: (-?[\d.]+)", log)]
+    ends = [float(x) for x in re.findall(r"silence_end: ([\d.]+)", log)]
+    spoken = [s for s in result.timeline.scenes if s.narration_s > 0]
+    lo, hi = spoken[0].narration_start_s, spoken[-1].narration_start_s + spoken[-1].narration_s
+    inside = [min(e, hi) - max(s, lo) for s, e in zip(starts, ends, strict=False) if e > lo and s < hi]
+    return max(inside, default=0.0)
+
+
 def main() -> None:
-    """Emit short30_compose_s, short30_vs_bare_ffmpeg_ratio, piper_rtf, face_score_ms, phash_ms, image_overhead_ms."""
+    """Emit the short30 lines (time, ratios, loudness, dead air, SSIM), piper_rtf, face_score_ms, phash_ms,
+    image_overhead_ms."""
     from ainfluencer.backends.voice import VoiceSettings
     from ainfluencer.backends.voice.piper import PiperBackend
     from ainfluencer.media.video import Scene, Script, compose
@@ -251,16 +430,33 @@ def main() -> None:
                         target_duration_s=30.0, music=music)
         voice = PiperBackend()  # a worker keeps its backend (and the cached model) between jobs
         voice.synthesize("Warm up.", voice=VoiceSettings(), out_path=folder / "warm.wav")
-        ours, bare = [], []
-        for round_ in range(2):
+        ours, render, bare, static = [], [], [], []
+        result = None
+        for round_ in range(2):  # alternating, so drift on a shared machine hits all three alike
             work = folder / f"work{round_}"
             t0 = time.perf_counter()
-            result = compose(script, out_path=folder / f"ours{round_}.mp4", work_dir=work, voice_backend=voice)
+            result = compose(script, out_path=folder / f"ours{round_}.mp4", work_dir=work, voice_backend=voice,
+                             narration_out=folder / f"voice{round_}.wav")
             ours.append(time.perf_counter() - t0)
+            render.append(result.stage_seconds["total"] - result.stage_seconds["narration"])
             bare.append(_bare(result, images, work, music, folder / f"bare{round_}.mp4"))
+            static.append(_static(result, work, folder / f"static{round_}.mp4"))
+        assert result is not None
         emit("short30_compose_s", statistics.median(ours), "s")
         emit("short30_bare_ffmpeg_s", statistics.median(bare), "s")
         emit("short30_vs_bare_ffmpeg_ratio", statistics.median(ours) / statistics.median(bare), "x")
+        emit("short30_static_s", statistics.median(static), "s")
+        # the composer's render (everything but speech synthesis) against the static encode
+        emit("short30_vs_static_ratio", statistics.median(render) / statistics.median(static), "x")
+        lufs, peak = _loudness(result.path)
+        emit("short30_lufs", lufs, "LUFS")
+        emit("short30_true_peak_db", peak, "dBTP")
+        emit("short30_dead_air_s", dead_air_s(result, folder / "voice1.wav"), "s")
+        emit("short30_outro_s", result.timeline.outro_s, "s")
+        emit("short30_tempo", result.timeline.tempo, "x")
+        new_ssim, old_ssim = quality(result, images, folder / "work1")
+        emit("short30_ssim_ours", new_ssim, "ssim")
+        emit("short30_ssim_previous", old_ssim, "ssim")
         emit("piper_rtf", piper_rtf(folder), "x")
         emit("face_score_ms", face_score_ms(), "ms")
         emit("phash_ms", phash_ms(), "ms")

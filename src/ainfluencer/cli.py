@@ -396,16 +396,22 @@ def provenance_verify(
 @models_app.command("pull")
 def models_pull(
     repo_id: Annotated[str, typer.Argument(
-        help="'text' (the default local text model), 'text:<id>' (another catalogue model), or a Hugging Face "
-        "repository id of a diffusers image model")] = "stabilityai/sd-turbo",
+        help="'text' (the default local text model), 'text:<id>' (another catalogue model), a voice id "
+        "(see `ainfluencer models voices`), or a Hugging Face repository id of a diffusers image model")
+    ] = "stabilityai/sd-turbo",
     data_dir: DataOpt = None,
+    base_url: Annotated[str | None, typer.Option(help="voices: download from this mirror of the catalogue's "
+                                                      "base URL [env AINF_VOICES_BASE_URL]")] = None,
 ) -> None:
-    """Download a model into <data dir>/models: the local text model (resumable, SHA-256 checked) or a diffusers one."""
+    """Download a model into <data dir>/models: the local text model, a voice, or a diffusers image model."""
     from ainfluencer.config import Settings
 
     _apply(data_dir=data_dir)
     if repo_id == "text" or repo_id.startswith("text:"):
         _pull_text_model(repo_id.partition(":")[2], Settings().resolved_data_dir)
+        return
+    if _is_voice(repo_id):
+        _pull_voice(repo_id, Settings().resolved_data_dir, base_url)
         return
     try:
         from ainfluencer.backends.image.diffusers_local import pull_model
@@ -474,6 +480,46 @@ def models_status(data_dir: DataOpt = None) -> None:
     console.print(f"engine (llama-cpp-python): {'installed' if engine_available() else INSTALL_HINT}")
     found = asyncio.run(detect_ollama())
     console.print(f"Ollama: {found.message}" + ("; add it in Settings → Text models" if found.found else ""))
+
+
+def _is_voice(name: str) -> bool:
+    from ainfluencer.backends.voice.catalog import catalog
+
+    return any(v.id == name for v in catalog())
+
+
+def _pull_voice(voice_id: str, data_dir: Path, base_url: str | None) -> None:
+    from ainfluencer.backends.voice.catalog import pull_voice, voices_dir
+    from ainfluencer.models_fetch import FetchError, human_size
+
+    def show(name: str, done: int, total: int | None) -> None:
+        p.update(task, completed=int(done * 100 / total) if total else 0,
+                 description=f"{name} {human_size(done)}" + (f" of {human_size(total)}" if total else ""))
+
+    try:
+        with _progress() as (p, task):
+            path = pull_voice(voice_id, voices_dir(data_dir), base_url=base_url, progress=show)
+    except FetchError as exc:
+        console.print(f"[red]Error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    console.print(f"[green]✓[/green] voice {voice_id} is in {path}; choose it on a character's Voice page")
+    out.print(str(path), soft_wrap=True, highlight=False)
+
+
+@models_app.command("voices")
+def models_voices(data_dir: DataOpt = None) -> None:
+    """List the local voices of the catalogue: language, size, and whether each is installed here."""
+    from ainfluencer.backends.voice.catalog import catalog, installed_voices, voices_dir
+    from ainfluencer.config import Settings
+    from ainfluencer.models_fetch import human_size
+
+    _apply(data_dir=data_dir)
+    installed = installed_voices(voices_dir(Settings().resolved_data_dir))
+    table = Table("voice", "language", "gender", "quality", "download", "installed")
+    for v in catalog():
+        table.add_row(v.id, v.language, v.gender, v.quality, f"≈ {human_size(v.approx_bytes)}",
+                      "yes" if v.id in installed else "")
+    out.print(table)
 
 
 @app.command()

@@ -371,7 +371,8 @@ def test_timeline_is_whole_frames_and_hits_the_target() -> None:
     assert tl.scenes[1].frames == 120
     assert [s.start_frame for s in tl.scenes] == [0, tl.scenes[0].frames - 15, tl.scenes[0].frames + 120 - 30]
     graph, label = video_filter(tl, captions_file="captions.ass", fonts_folder="fonts")
-    assert label == "vout" and graph.count("xfade=") == 2 and graph.count("zoompan=") == 3
+    assert label == "vout" and graph.count("xfade=") == 2 and "yuv444p" not in graph
+    assert graph.count("loop=loop=") + graph.count("zoompan=") == 3
     assert f"offset={tl.scenes[2].start_frame / 30:.6f}" in graph
 
 

@@ -138,6 +138,9 @@ def test_video_page_compose_and_follow_the_stages(web: TestClient, runtime, char
     page = web.get(f"/studio/{character.id}/video?job={job_id}").text
     assert_csp_clean(page)
     assert 'data-stage="narration" data-state="pending"' in page and 'hx-trigger="every 1s"' in page
+    # the form keeps the script and settings of what was just queued
+    assert ">Hello from the studio.\n\nBye for now!</textarea>" in page and 'value="tiktok" data-max' in page
+    assert re.search(r'<option value="tiktok"[^>]*selected', page) and f'<option value="{music_id}" selected' in page
     run_jobs()
     fragment = web.get(f"/studio/{character.id}/video/jobs/{job_id}").text
     assert "hx-trigger" not in fragment
@@ -147,3 +150,11 @@ def test_video_page_compose_and_follow_the_stages(web: TestClient, runtime, char
     asset_page = web.get(f"/vault/assets/{match.group(1)}").text
     assert "<video" in asset_page
     assert "Narration #" in fragment
+    assert f'class="av-player" controls preload="metadata" playsinline src="/api/v1/assets/{match.group(1)}/file"' \
+        in fragment
+    # edit and render again: a finished video's script and settings fill the form
+    edit = web.get(f"/studio/{character.id}/video?edit={match.group(1)}").text
+    assert_csp_clean(edit)
+    assert ">Hello from the studio.\n\nBye for now!</textarea>" in edit
+    assert f'video <a href="/vault/assets/{match.group(1)}">' in edit
+    assert re.search(r'<option value="tiktok"[^>]*selected', edit)

@@ -57,6 +57,26 @@ class VoiceEnginesPublic(BaseModel):
     count: int
 
 
+class LocalVoicePublic(BaseModel):
+    """One voice of the local catalogue (Piper), for one character."""
+
+    id: str = Field(description="use as the Piper speaker; `ainfluencer models pull <id>` downloads it")
+    label: str
+    language: str = Field(description="BCP-47")
+    gender: str
+    quality: str
+    approx_bytes: int = Field(description="download size, about")
+    installed: bool
+    suggested: bool = Field(description="in one of the character's languages")
+
+
+class LocalVoicesPublic(BaseModel):
+    """The local voice catalogue."""
+
+    data: list[LocalVoicePublic]
+    count: int
+
+
 class VoiceClipCreate(BaseModel):
     """Speak a text with the character's voice (or, for this clip only, some settings changed)."""
 

@@ -29,3 +29,11 @@ def video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     from ainfluencer.services.studio_av import run_video
 
     return run_video(ctx, payload)
+
+
+@handler("studio.voice_pull")
+def voice_pull(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """Download a catalogue voice into the data directory, reporting bytes as progress."""
+    from ainfluencer.services.studio_av import run_voice_pull
+
+    return run_voice_pull(ctx, payload)

@@ -126,10 +126,29 @@ class VoiceConfig:
         return " · ".join(parts)
 
 
-def voice_config(session: Session, character: Character) -> VoiceConfig:
-    """The character's saved voice (defaults when none was saved)."""
+def voice_config(session: Session, character: Character, runtime: Runtime | None = None) -> VoiceConfig:
+    """The character's saved voice; when none was saved, the installed local voice that fits its languages."""
     row = session.get(CharacterMediaSettings, character.id)
-    return VoiceConfig.from_dict(row.voice if row is not None else None)
+    if row is not None and row.voice:
+        return VoiceConfig.from_dict(row.voice)
+    return VoiceConfig(speaker=default_speaker(character, runtime))
+
+
+def character_languages(character: Character) -> list[str]:
+    """The persona's languages (BCP-47), first one first."""
+    languages = (character.persona or {}).get("languages") if isinstance(character.persona, dict) else None
+    return [str(x) for x in languages or []] or ["en"]
+
+
+def default_speaker(character: Character, runtime: Runtime | None) -> str | None:
+    """The installed Piper voice for the persona's first language that has one (None: the packaged voice)."""
+    from ainfluencer.backends.voice.catalog import default_voice, installed_voices, voices_dir
+
+    folder = voices_dir(runtime.settings.resolved_data_dir) if runtime is not None else None
+    installed = installed_voices(folder)
+    chosen = default_voice(character_languages(character), installed)
+    packaged = next(iter(installed), None)
+    return None if chosen is None or chosen == packaged else chosen
 
 
 def _number(value: Any, name: str) -> float:
@@ -183,7 +202,7 @@ def update_voice(
     session: Session, *, user: User, runtime: Runtime, character: Character, values: dict[str, Any], ip: str = "",
 ) -> VoiceConfig:
     """Save the character's voice after checking it against the engine's capabilities."""
-    current = voice_config(session, character)
+    current = voice_config(session, character, runtime)
     merged = {**current.to_dict(), **{k: v for k, v in values.items() if k in VoiceConfig.__dataclass_fields__}}
     if "engine" in values and values["engine"] != current.engine and "speaker" not in values:
         merged["speaker"] = None  # a Piper speaker means nothing to ElevenLabs
@@ -236,6 +255,10 @@ def build_voice_backend(session: Session, runtime: Runtime, engine: str) -> Voic
     cls = backend_class(engine)
     options = dict(voice_backend_options(session).get(engine) or {})
     accepted = set(pyinspect.signature(cls.__init__).parameters)
+    if "voices_dir" in accepted:
+        from ainfluencer.backends.voice.catalog import voices_dir
+
+        options["voices_dir"] = voices_dir(runtime.settings.resolved_data_dir)
     if "api_key" in accepted:
         key = runtime.secrets.get(session, owner_kind=VOICE_SECRET_KIND, owner_id=0, name=engine)
         if key is not None:
@@ -320,7 +343,7 @@ def request_voice_clip(
     if len(clean) > MAX_CLIP_CHARS:
         raise InvalidInput(f"The text is {len(clean)} characters; one clip takes at most {MAX_CLIP_CHARS}. "
                            "Split it, or compose a video, which narrates scene by scene.", field="text")
-    config = voice_config(session, character)
+    config = voice_config(session, character, runtime)
     if voice:
         config = check_voice_config(session, runtime, **{**config.to_dict(), **voice})
     backend = _require_available(session, runtime, config)
@@ -583,7 +606,7 @@ def request_video(session: Session, *, user: User, runtime: Runtime, req: VideoR
                            field="script")
     if len(script) > MAX_SCRIPT_CHARS:
         raise InvalidInput(f"The script is {len(script)} characters; at most {MAX_SCRIPT_CHARS}.", field="script")
-    config = voice_config(session, character)
+    config = voice_config(session, character, runtime)
     at_least = len(" ".join(script.split())) / (FAST_SPEECH_CHARS_PER_S * config.speed)
     if at_least > limit:
         raise InvalidInput(
@@ -699,32 +722,9 @@ def video_stages(job: Job) -> list[StageState]:
     return out
 
 
-def narration_track(timeline: Any, sample_rate: int | None = None) -> tuple[Any, int]:
-    """The voice-only track of a composed video: each scene's narration at its place on the timeline."""
-    import numpy as np
-
-    from ainfluencer.backends.voice.base import read_wav_mono
-
-    clips = [(ts.narration_start_s, *read_wav_mono(ts.narration)) for ts in timeline.scenes
-             if ts.narration is not None and Path(ts.narration).suffix.lower() == ".wav"]
-    rate = sample_rate or (clips[0][2] if clips else 22_050)
-    total = int(math.ceil(timeline.duration_s * rate))
-    track = np.zeros(total, dtype=np.int16)
-    for start, samples, clip_rate in clips:
-        audio = np.frombuffer(samples, dtype=np.int16)
-        if clip_rate != rate:
-            positions = np.arange(0, audio.size, clip_rate / rate)
-            audio = np.interp(positions, np.arange(audio.size), audio).astype(np.int16)
-        at = int(round(start * rate))
-        end = min(total, at + audio.size)
-        if end > at:
-            track[at:end] = audio[: end - at]
-    return track, rate
-
-
 def run_video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """The job: compose the video stage by stage and store it (and its narration) in the vault."""
-    from ainfluencer.backends.voice.base import BackendError, write_wav
+    from ainfluencer.backends.voice.base import BackendError
     from ainfluencer.jobs.errors import JobCancelled, LeaseLost, PermanentJobError
     from ainfluencer.media.video.compose import RenderCancelled, compose
 
@@ -774,7 +774,7 @@ def run_video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                 script, out_path=out, preset=choice.preset, platform=choice.platform, voice_backend=backend,
                 voice=config.settings(), captions=bool(payload.get("captions", True)), progress=report,
                 cancel=lambda: ctx.cancelled.is_set() or ctx.lease_lost.is_set(), work_dir=work / "compose",
-                x264_preset=str(payload.get("x264_preset") or "veryfast"),
+                x264_preset=str(payload.get("x264_preset") or "veryfast"), narration_out=work / "narration.wav",
             )
         except RenderCancelled:
             ctx.check()
@@ -784,11 +784,8 @@ def run_video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         except InvalidInput as exc:
             raise PermanentJobError(exc.message) from exc
         ctx.check()
-        track, rate = narration_track(result.timeline)
         narration_path = work / "narration.wav"
-        has_narration = bool(track.any())
-        if has_narration:
-            write_wav(narration_path, track.tobytes(), sample_rate=rate)
+        has_narration = result.narration_backend is not None and narration_path.is_file()
         voice_meta = _voice_provenance(config, result.narration_backend or config.engine, str(payload["script"]))
         # provenance: the vault strips, labels and (when set up) C2PA-signs the file and reads the manifest back
         report("provenance", 0)
@@ -801,6 +798,10 @@ def run_video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                     "music_asset_id": payload.get("music_id"), "narration_asset_id": None,
                     "voice": voice_meta, "duration_s": round(result.duration_s, 3), "fps": result.fps,
                     "width": result.width, "height": result.height, "srt": result.srt[:20_000],
+                    "script": str(payload["script"]), "title": str(payload.get("title") or ""),
+                    "target_duration_s": payload.get("target_duration_s"), "tempo": round(result.timeline.tempo, 3),
+                    "outro_s": round(result.timeline.outro_s, 2),
+                    "loudness": _loudness_meta(result.loudness),
                     "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()}},
         )
         title = str(payload.get("title") or "") or f"{character_name} video"
@@ -847,5 +848,89 @@ def run_video(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
             "character_id": payload["character_id"]}
 
 
+def _loudness_meta(loudness: Any) -> dict[str, Any] | None:
+    """The mix's measured loudness and the normalisation target (for the asset's parameters)."""
+    from ainfluencer.media.video.compose import LOUDNESS_LUFS, TRUE_PEAK_DB
+
+    if loudness is None:
+        return None
+    return {"measured_lufs": loudness.integrated_lufs, "measured_true_peak_db": loudness.true_peak_db,
+            "target_lufs": LOUDNESS_LUFS, "target_true_peak_db": TRUE_PEAK_DB}
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or f"video-{uuid.uuid4().hex[:8]}"
+
+
+# ---- local voices: catalogue and download ------------------------------------------------------------------------
+
+VOICE_PULL_JOB = "studio.voice_pull"
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    """One row of the voice picker: a catalogue voice, whether it is installed, and whether it fits the persona."""
+
+    id: str
+    label: str
+    language: str
+    gender: str
+    quality: str
+    approx_bytes: int
+    installed: bool
+    suggested: bool
+
+
+def voice_choices(runtime: Runtime, character: Character) -> list[VoiceChoice]:
+    """Catalogue voices for the picker: the persona's languages first, installed ones marked."""
+    from ainfluencer.backends.voice.catalog import catalog, installed_voices, suggested_voices, voices_dir
+
+    installed = installed_voices(voices_dir(runtime.settings.resolved_data_dir))
+    suggested = [v.id for v in suggested_voices(character_languages(character))]
+    order = {vid: i for i, vid in enumerate(suggested)}
+    rows = sorted(catalog(), key=lambda v: (order.get(v.id, len(order)), v.language, v.id))
+    return [VoiceChoice(id=v.id, label=v.label, language=v.language, gender=v.gender, quality=v.quality,
+                        approx_bytes=v.approx_bytes, installed=v.id in installed, suggested=v.id in order)
+            for v in rows]
+
+
+def request_voice_pull(session: Session, *, user: User, voice_id: str, ip: str = "") -> Job:
+    """Owner only: queue the download of a catalogue voice (the worker fetches it with progress)."""
+    from ainfluencer.backends.voice.catalog import get_voice
+
+    if not user.is_owner:
+        raise PermissionDenied("Only the owner can download voices.")
+    entry = get_voice(voice_id)
+    job = queue.enqueue(session, VOICE_PULL_JOB, {"voice_id": entry.id, "user_id": user.id}, user_id=user.id,
+                        max_attempts=3)
+    audit(session, "studio.voice_pull", user_id=user.id, ip=ip, voice=entry.id, job_id=job.id)
+    return job
+
+
+def run_voice_pull(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
+    """The job: download the voice (resuming a partial download), reporting progress per file."""
+    from ainfluencer.backends.voice.catalog import get_voice, pull_voice, voices_dir
+    from ainfluencer.jobs.errors import PermanentJobError, TransientJobError
+    from ainfluencer.models_fetch import FetchError, human_size
+
+    try:
+        entry = get_voice(str(payload.get("voice_id") or ""))
+    except InvalidInput as exc:
+        raise PermanentJobError(exc.message) from exc
+    last = {"at": 0.0}
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last["at"] < 0.5 and done != total:
+            return
+        last["at"] = now
+        pct = int(done * 95 / (total or entry.approx_bytes)) if (total or entry.approx_bytes) else 0
+        ctx.progress(min(95, pct), f"{name}: {human_size(done)}" + (f" of {human_size(total)}" if total else ""))
+
+    try:
+        path = pull_voice(entry.id, voices_dir(ctx.runtime.settings.resolved_data_dir), progress=progress)
+    except FetchError as exc:
+        # a broken connection resumes on the next attempt; a bad checksum deleted the file and starts over
+        raise TransientJobError(exc.message) from exc
+    ctx.progress(100, f"voice {entry.id} installed")
+    return {"voice_id": entry.id, "path": str(path)}

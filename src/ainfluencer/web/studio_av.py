@@ -81,7 +81,7 @@ def _voice_form(form: Any) -> dict[str, Any]:
 
 def _voice_context(request: Request, session: Session, user: User, character: Character) -> dict[str, Any]:
     runtime = get_runtime(request)
-    config = studio_av.voice_config(session, character)
+    config = studio_av.voice_config(session, character, runtime)
     engines = studio_av.engine_statuses(session, runtime)
     current = next((e for e in engines if e.name == config.engine), None)
     job = _query_job(request, session, user, character, studio_av.VOICE_JOB)
@@ -92,7 +92,17 @@ def _voice_context(request: Request, session: Session, user: User, character: Ch
         "job": job, "clip": _result_asset(session, job) if job else None, "clips": clips.items,
         "sample": studio_av.sample_text(character), "options": studio_av.voice_backend_options(session),
         "notice": _notice(request), "error": request.query_params.get("error", ""), **_helpers(),
+        "voices": studio_av.voice_choices(runtime, character), "pull_job": _pull_job(request, session, user),
+        "languages": studio_av.character_languages(character),
     }
+
+
+def _pull_job(request: Request, session: Session, user: User) -> Job | None:
+    raw = request.query_params.get("pull", "")
+    job = session.get(Job, int(raw)) if raw.isdigit() else None
+    if job is None or job.kind != studio_av.VOICE_PULL_JOB or not user.is_owner:
+        return None
+    return job
 
 
 @router.get("/studio/{character_id}/voice", response_class=HTMLResponse)
@@ -162,20 +172,63 @@ def update_studio_voice_engines(request: Request, session: SessionDep, user: Cur
     return redirect(_with(back, done="engines") + "#engines")
 
 
+@router.post("/studio/{character_id}/voice/pull")
+def create_studio_voice_pull(
+    request: Request, character_id: int, session: SessionDep, user: CurrentUser, form: Form
+) -> Response:
+    """Owner: download a catalogue voice in the background; the page shows the download's progress."""
+    back = f"/studio/{character_id}/voice"
+    try:
+        characters_svc.get_character(session, character_id, user=user)
+        job = studio_av.request_voice_pull(session, user=user, voice_id=_text(form, "voice_id"),
+                                           ip=client_ip(request))
+    except AppError as exc:
+        return _fail(session, back, exc)
+    session.commit()
+    return redirect(_with(back, pull=job.id) + "#voices")
+
+
 # ---- video ------------------------------------------------------------------------------------------------------
+
+
+def _video_form(request: Request, session: Session, user: User, character: Character,
+                job: Job | None) -> dict[str, Any]:
+    """The compose form's values: the last request, or a finished video's script and settings (``?edit=<id>``)."""
+    raw = request.query_params.get("edit", "")
+    if raw.isdigit():
+        try:
+            asset = vault.get_asset(session, int(raw), user=user)
+        except AppError:
+            asset = None
+        if asset is not None and asset.kind == AssetKind.video and asset.character_id == character.id:
+            p = asset.params or {}
+            return {"script": str(p.get("script") or asset.prompt or ""), "preset": p.get("preset") or "shorts",
+                    "target_duration_s": p.get("target_duration_s"), "music_id": p.get("music_asset_id"),
+                    "captions": bool(p.get("captions", True)), "title": str(p.get("title") or asset.caption or ""),
+                    "image_ids": [int(i) for i in p.get("image_asset_ids") or []], "edit_of": asset.id}
+    if job is not None:
+        p = job.payload or {}
+        return {"script": str(p.get("script") or ""), "preset": p.get("preset") or "shorts",
+                "target_duration_s": p.get("target_duration_s"), "music_id": p.get("music_id"),
+                "captions": bool(p.get("captions", True)), "title": str(p.get("title") or ""),
+                "image_ids": list(dict.fromkeys(int(sc["image_id"]) for sc in p.get("scenes") or [])),
+                "edit_of": None}
+    return {}
 
 
 def _video_context(request: Request, session: Session, user: User, character: Character) -> dict[str, Any]:
     images = studio_av.video_images(session, character)
-    default_ids = {a.id for a in studio_av.latest_approved_images(session, character)}
     job = _query_job(request, session, user, character, studio_av.VIDEO_JOB)
+    form = _video_form(request, session, user, character, job)
+    default_ids = set(form.get("image_ids") or []) or {a.id for a in studio_av.latest_approved_images(session,
+                                                                                                     character)}
     videos = vault.list_assets(session, user=user, filters=vault.AssetFilter(character_id=character.id,
                                                                                kind=AssetKind.video), limit=6)
     return {
         "active": "studio", "character": character, "images": images, "default_ids": default_ids,
         "music": studio_av.music_choices(session, user=user, character=character),
         "presets": list(studio_av.PLATFORM_PRESETS.values()), "voice": studio_av.voice_config(session, character),
-        "job": job, **_video_job_context(session, job), "videos": videos.items,
+        "job": job, **_video_job_context(session, job), "videos": videos.items, "form": form,
         "notice": _notice(request), "error": request.query_params.get("error", ""), **_helpers(),
     }
 

@@ -8,6 +8,8 @@ from ainfluencer.api.deps import Reader, RuntimeDep, SessionDep, Writer, client_
 from ainfluencer.api.routes.jobs import job_public
 from ainfluencer.api.schemas import JobPublic
 from ainfluencer.api.schemas_studio_av import (
+    LocalVoicePublic,
+    LocalVoicesPublic,
     VideoCreate,
     VideoPresetPublic,
     VideoPresetsPublic,
@@ -48,10 +50,26 @@ def read_video_presets(principal: Reader) -> VideoPresetsPublic:
 
 
 @router.get("/characters/{character_id}/voice", response_model=VoicePublic)
-def read_voice(character_id: int, principal: Reader, session: SessionDep) -> VoicePublic:
-    """A character's voice (the defaults, Piper at speed 1.0, until one is saved)."""
+def read_voice(character_id: int, principal: Reader, session: SessionDep, runtime: RuntimeDep) -> VoicePublic:
+    """A character's voice (until one is saved: Piper at speed 1.0 with the installed voice for its language)."""
     character = get_character(session, character_id, user=principal.user)
-    return voice_public(character.id, studio_av.voice_config(session, character))
+    return voice_public(character.id, studio_av.voice_config(session, character, runtime))
+
+
+@router.get("/characters/{character_id}/voices", response_model=LocalVoicesPublic)
+def read_local_voices(character_id: int, principal: Reader, session: SessionDep,
+                      runtime: RuntimeDep) -> LocalVoicesPublic:
+    """The local voice catalogue for this character: its languages first, whether each is installed here."""
+    character = get_character(session, character_id, user=principal.user)
+    rows = studio_av.voice_choices(runtime, character)
+    return LocalVoicesPublic(data=[LocalVoicePublic(**vars(r)) for r in rows], count=len(rows))
+
+
+@router.post("/voices/{voice_id}/pull", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED)
+def create_voice_pull(request: Request, voice_id: str, principal: Writer, session: SessionDep) -> JobPublic:
+    """Owner: download a catalogue voice (job ``studio.voice_pull``, progress in bytes); 400 for an unknown id."""
+    job = studio_av.request_voice_pull(session, user=principal.user, voice_id=voice_id, ip=client_ip(request))
+    return job_public(job)
 
 
 @router.put("/characters/{character_id}/voice", response_model=VoicePublic)

@@ -71,9 +71,11 @@ class PiperBackend(VoiceBackend):
         config_path: Path | str | None = None,
         sentence_silence_s: float = 0.15,
         threads: int = 0,
+        voices_dir: Path | str | None = None,
     ) -> None:
         self.model_path = Path(model_path) if model_path else None
         self.config_path = Path(config_path) if config_path else None
+        self.voices_dir = Path(voices_dir) if voices_dir else None
         self.sentence_silence_s = sentence_silence_s
         self.threads = threads
 
@@ -81,10 +83,23 @@ class PiperBackend(VoiceBackend):
         paths = self._paths()
         return f"PiperBackend(model={paths[0] if paths else None})"
 
-    def _paths(self) -> tuple[Path, Path] | None:
+    def _paths(self, speaker: str | None = None) -> tuple[Path, Path] | None:
         if self.model_path is None:
+            if speaker:
+                # a speaker that names an installed voice (``models pull``) selects that voice's model
+                from ainfluencer.backends.voice.catalog import installed_voices
+
+                found = installed_voices(self.voices_dir).get(speaker)
+                if found is not None:
+                    return found
             return packaged_voice()
         return self.model_path, self.config_path or self.model_path.with_name(self.model_path.name + ".json")
+
+    def installed(self) -> list[str]:
+        """Ids of the voices installed here (the packaged one and those fetched into ``voices_dir``)."""
+        from ainfluencer.backends.voice.catalog import installed_voices
+
+        return list(installed_voices(self.voices_dir)) if self.model_path is None else []
 
     def available(self) -> tuple[bool, str]:
         """Whether piper-tts, onnxruntime and a voice model are present."""
@@ -100,8 +115,8 @@ class PiperBackend(VoiceBackend):
             return False, f"Piper voice config {config} does not exist; it belongs next to the .onnx file"
         return True, ""
 
-    def _model(self) -> _Model:
-        paths = self._paths()
+    def _model(self, speaker: str | None = None) -> _Model:
+        paths = self._paths(speaker)
         if paths is None:
             raise BackendUnavailable(INSTALL_FIX, backend=self.name)
         model_path, config_path = paths
@@ -118,11 +133,12 @@ class PiperBackend(VoiceBackend):
         return cached
 
     def speakers(self) -> list[str]:
-        """Speaker names of the model (its own name for a single-speaker voice)."""
+        """Installed voices, then the speaker names of the default model (when it has several)."""
         if not self.available()[0]:
             return []
         model = self._model()
-        return sorted(model.config.speaker_id_map) or [model.name]
+        voices = self.installed() or [model.name]
+        return voices + [s for s in sorted(model.config.speaker_id_map) if s not in voices]
 
     def _speaker_id(self, model: _Model, speaker: str | None) -> int | None:
         if speaker is None or speaker == model.name:
@@ -151,7 +167,7 @@ class PiperBackend(VoiceBackend):
         import numpy as np
         from piper import SynthesisConfig
 
-        model = self._model()
+        model = self._model(voice.speaker)
         rate = int(model.config.sample_rate)
         syn = SynthesisConfig(
             speaker_id=self._speaker_id(model, voice.speaker),

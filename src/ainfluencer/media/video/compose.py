@@ -1,18 +1,24 @@
-"""Compose a video from a script: narration, Ken-Burns scenes with crossfades, captions, music, H.264/AAC.
+"""Compose a video from a script: one continuous narration, moving stills, crossfades, captions, music, H.264/AAC.
 
 Stages, each reported through ``progress(stage, pct)`` with pct 0-100:
     narration  speak each scene's text with a voice backend (or take the scene's own audio)
-    scenes     check and prepare the images (orientation, cover-crop, supersampled for smooth motion)
+    scenes     check and prepare the stills (orientation, cover-crop to the frame plus room for motion)
     captions   group the narration's word timings into short lines; write ASS (burned in) and SRT
-    mix        one ffmpeg pass: narrations placed on the timeline, music under them (ducked or fixed gain)
-    encode     one ffmpeg pass: zoompan per image, xfade between scenes, ``ass`` captions, libx264
-Everything that can be checked before rendering is: preset and platform limits, images, audio files,
-voice settings, a narration-length lower bound from the text, then the exact planned duration and
+    mix        one ffmpeg pass: narrations placed end to end, music under them (ducked or fixed gain);
+               then loudnorm's first pass measures the mix (EBU R128)
+    encode     one ffmpeg pass: per-frame scale/crop of looped 4:2:0 stills, xfade (or concat) between
+               scenes, ``ass`` captions, libx264 tagged BT.709; the mix normalised to -14 LUFS, true peak
+               under -1 dBTP (loudnorm's second pass, on the encoder's audio thread)
+Everything that can be checked before rendering is: preset and platform limits, crossfade, images, audio
+files, voice settings, a narration-length lower bound from the text, then the exact planned duration and
 worst-case size once the narration exists and before any frame is encoded.
 
-Timeline arithmetic is in whole frames, so a script aimed at 30 s comes out at 30 s: scene i lasts
-``frames[i]``, the crossfade is ``X`` frames, scene i starts at ``sum(frames[:i]) - i * X``, the total
-is ``sum(frames) - (n - 1) * X``, and scene i's narration starts ``LEAD_S`` after the scene starts.
+Narration drives the timing. Each clip is trimmed to its speech and the clips follow each other with a
+``PAUSE_S`` pause, so speech runs on across scene changes; a scene ends in the middle of the pause after
+its words (the crossfade is centred there). A target length is met by slowing the speech (never below
+``MIN_TEMPO``); only what that cannot fill is added after the last words. Timeline arithmetic is in whole
+frames: scene i lasts ``frames[i]``, the crossfade is ``X`` frames, scene i starts at
+``sum(frames[:i]) - i * X`` and the total is ``sum(frames) - (n - 1) * X``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import tempfile
 import threading
 import time
 import warnings
+import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,8 +65,15 @@ MOTION_CYCLE: tuple[Motion, ...] = ("zoom_in", "pan_right", "zoom_out", "pan_lef
 STAGES = ("narration", "scenes", "captions", "mix", "encode")
 Progress = Callable[[str, float], None]
 
-LEAD_S = 0.25  # silence before a scene's narration
-TAIL_S = 0.35  # silence after it, before the next scene's narration
+LEAD_S = 0.25  # before the first words
+PAUSE_S = 0.2  # between one scene's last word and the next scene's first (a breath, not dead air)
+END_S = 0.6  # after the last words
+MIN_TEMPO = 0.75  # a target length slows speech at most this much (0.75 = a third longer)
+SPEECH_MARGIN_S = 0.03  # kept around a clip's detected speech so no word is clipped
+MAX_PAUSE_S = 0.2  # a longer pause inside a narration clip is shortened to this (slowed by at most 1/MIN_TEMPO)
+LOUDNESS_LUFS = -14.0  # integrated loudness of the finished audio (what the big apps normalise to)
+TRUE_PEAK_DB = -2.0  # loudnorm's ceiling: AAC encoding adds a few tenths, the result stays under -1 dBTP
+LOUDNESS_LRA = 20.0  # loose enough that a narration's range never forces loudnorm out of linear mode
 MIN_SCENE_S = 1.5  # a scene without narration lasts at least this long
 MAX_SCENES = 200
 MAX_TEXT_CHARS = 5000
@@ -116,8 +130,11 @@ class TimelineScene:
     start_frame: int
     motion: Motion
     narration: Path | None
-    narration_start_s: float
-    narration_s: float
+    narration_start_s: float  # where its speech starts on the timeline
+    narration_s: float  # how long its speech lasts on the timeline (after the tempo)
+    trim_start_s: float = 0.0  # the speech inside the narration file
+    trim_end_s: float | None = None
+    end_s: float = 0.0  # the scene's boundary: the middle of its outgoing crossfade (or the video's end)
 
 
 @dataclass(frozen=True)
@@ -129,6 +146,7 @@ class Timeline:
     height: int
     crossfade_frames: int
     scenes: list[TimelineScene]
+    tempo: float = 1.0  # speech speed applied to every narration (1.0 = as spoken)
 
     @property
     def total_frames(self) -> int:
@@ -139,6 +157,14 @@ class Timeline:
     def duration_s(self) -> float:
         """Length of the finished video in seconds."""
         return self.total_frames / self.fps
+
+    @property
+    def outro_s(self) -> float:
+        """Seconds after the last words: what pacing could not fill (0 for a script without speech)."""
+        spoken = [s for s in self.scenes if s.narration_s > 0]
+        if not spoken:
+            return 0.0
+        return max(0.0, self.duration_s - spoken[-1].narration_start_s - spoken[-1].narration_s)
 
 
 @dataclass(frozen=True)
@@ -157,6 +183,7 @@ class ComposeResult:
     srt: str
     narration_backend: str | None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    loudness: Loudness | None = None  # the mix before normalisation (None: silent, or normalisation off)
 
 
 # --- checks before any work --------------------------------------------------------------------------
@@ -262,37 +289,71 @@ def plan_timeline(
     crossfade_s: float,
     images: Sequence[Path] | None = None,
     narrations: Sequence[Path | None] | None = None,
+    speech: Sequence[tuple[float, float] | None] | None = None,
 ) -> Timeline:
-    """Whole-frame scene lengths that fit each narration, stretched to the target duration if one is set."""
+    """Whole-frame scenes laid out around one continuous narration, paced to the target duration if one is set.
+
+    ``narration_s`` is each scene's audio length; ``speech`` (optional) where the words start and end
+    inside it, so the clips' own leading and trailing silence is dropped and the pause between two
+    scenes is exactly ``PAUSE_S``. A target longer than the narration first slows the speech (down to
+    ``MIN_TEMPO``); only what that cannot fill goes to the last scene, after the last words.
+    """
     fps = preset.fps
     scenes = list(script.scenes)
     n = len(scenes)
     xf = max(0, round(crossfade_s * fps)) if n > 1 else 0
-    frames: list[int] = []
-    for i, (scene, speech) in enumerate(zip(scenes, narration_s, strict=True)):
-        out_fade = xf if i < n - 1 else 0
-        floor = max(2 * xf + 1, out_fade + 1)  # two crossfades must not overlap
-        if speech > 0:
-            need = max(floor, math.ceil((LEAD_S + speech + TAIL_S) * fps) + out_fade)
+    spans: list[tuple[float, float]] = []
+    for i, seconds in enumerate(narration_s):
+        span = speech[i] if speech is not None and speech[i] is not None else None
+        if seconds <= 0:
+            spans.append((0.0, 0.0))
+        elif span is None:
+            spans.append((0.0, float(seconds)))
         else:
-            need = max(floor, math.ceil(MIN_SCENE_S * fps) + out_fade)
-        if scene.duration_s is not None:
-            own = round(scene.duration_s * fps)
-            if speech > 0 and own < need:
-                raise InvalidInput(
-                    f"scene {i + 1} lasts {scene.duration_s:g} s but its narration needs {need / fps:.2f} s "
-                    f"(with {LEAD_S:g} s lead, {TAIL_S:g} s tail and the crossfade)",
-                    field="duration_s",
-                )
-            if own < floor:
-                raise InvalidInput(
-                    f"scene {i + 1} lasts {scene.duration_s:g} s; with {crossfade_s:g} s crossfades a scene needs "
-                    f"at least {floor / fps:.2f} s",
-                    field="duration_s",
-                )
-            need = own
-        frames.append(need)
-    total = sum(frames) - (n - 1) * xf
+            start, end = span
+            spans.append((max(0.0, start), min(float(seconds), max(end, start))))
+    spoken = [e - s for s, e in spans]
+
+    def layout(tempo: float) -> tuple[list[int], list[float]]:
+        """Scene boundaries (frames; boundary i ends scene i) and where each narration starts (seconds)."""
+        bounds: list[int] = []
+        starts: list[float] = []
+        prev = 0
+        for i, scene in enumerate(scenes):
+            # the crossfade is centred on a boundary: a scene shares half of each of its crossfades
+            share = (xf // 2 if i > 0 else 0) + ((xf - xf // 2) if i < n - 1 else 0)
+            fades = (i > 0) + (i < n - 1)
+            floor = max(1, fades * xf + 1 - share)  # a scene's crossfades must not overlap
+            gap = LEAD_S if i == 0 else PAUSE_S / 2
+            begin = prev / fps + gap
+            starts.append(begin)
+            if spoken[i] > 0:
+                tail = END_S if i == n - 1 else PAUSE_S / 2
+                need = max(floor, math.ceil((gap + spoken[i] / tempo + tail) * fps - 1e-6))
+            else:
+                need = max(floor, math.ceil(MIN_SCENE_S * fps) - share)
+            if scene.duration_s is not None:
+                own = round(scene.duration_s * fps) - share
+                if spoken[i] > 0 and own < need:
+                    raise InvalidInput(
+                        f"scene {i + 1} lasts {scene.duration_s:g} s but its narration needs "
+                        f"{(need + share) / fps:.2f} s (with the pauses and the crossfade)",
+                        field="duration_s",
+                    )
+                if own < floor:
+                    raise InvalidInput(
+                        f"scene {i + 1} lasts {scene.duration_s:g} s; with {crossfade_s:g} s crossfades a scene "
+                        f"needs at least {(floor + share) / fps:.2f} s",
+                        field="duration_s",
+                    )
+                need = own
+            prev += need
+            bounds.append(prev)
+        return bounds, starts
+
+    tempo = 1.0
+    bounds, starts = layout(tempo)
+    total = bounds[-1]
     if script.target_duration_s is not None:
         target = round(script.target_duration_s * fps)
         if total > target:
@@ -301,61 +362,98 @@ def plan_timeline(
                 "shorten the text or raise the target",
                 field="target_duration_s",
             )
+        said = sum(spoken[i] for i, s in enumerate(scenes) if s.duration_s is None)
+        fixed_speech = any(s.duration_s is not None and spoken[i] > 0 for i, s in enumerate(scenes))
+        if target > total and said > 0 and not fixed_speech:
+            # slower speech fills the target; pauses and the scenes' own durations stay as they are
+            tempo = max(MIN_TEMPO, said / (said + (target - total) / fps))
+            bounds, starts = layout(tempo)
+            while bounds[-1] > target and tempo < 1.0:  # whole-frame rounding: speed up a hair
+                tempo = min(1.0, tempo * 1.002)
+                bounds, starts = layout(tempo)
+        extra = target - bounds[-1]
         flexible = [i for i, s in enumerate(scenes) if s.duration_s is None]
-        extra = target - total
         if extra and not flexible:
             raise InvalidInput(
-                f"every scene has a fixed duration, adding up to {total / fps:.2f} s, not the target "
+                f"every scene has a fixed duration, adding up to {bounds[-1] / fps:.2f} s, not the target "
                 f"{script.target_duration_s:g} s",
                 field="target_duration_s",
             )
         if extra:
-            weight = sum(frames[i] for i in flexible)
-            shares = [extra * frames[i] // weight for i in flexible]
-            shares[-1] += extra - sum(shares)
-            for i, share in zip(flexible, shares, strict=True):
-                frames[i] += share
+            # what pacing cannot fill: after the last words when the last scene is flexible (an outro
+            # under the music, never a gap inside the narration); spread over the scenes of a silent script
+            if said > 0:
+                where = {flexible[-1]: extra}
+            else:
+                sizes = [bounds[i] - (bounds[i - 1] if i else 0) for i in flexible]
+                shares = [extra * size // sum(sizes) for size in sizes]
+                shares[-1] += extra - sum(shares)
+                where = dict(zip(flexible, shares, strict=True))
+            shift = 0
+            new_bounds, new_starts = [], []
+            for i in range(n):
+                new_starts.append(starts[i] + shift / fps)
+                shift += where.get(i, 0)
+                new_bounds.append(bounds[i] + shift)
+            bounds, starts = new_bounds, new_starts
     out: list[TimelineScene] = []
-    start = 0
     for i, scene in enumerate(scenes):
+        begin = 0 if i == 0 else bounds[i - 1] - xf // 2
+        end = bounds[i] + ((xf - xf // 2) if i < n - 1 else 0)
         motion = scene.motion or MOTION_CYCLE[i % len(MOTION_CYCLE)]
         out.append(
             TimelineScene(
                 index=i,
                 image=Path(images[i]) if images else Path(scene.image),
-                frames=frames[i],
-                start_frame=start,
+                frames=end - begin,
+                start_frame=begin,
                 motion=motion,
                 narration=(narrations[i] if narrations else None),
-                narration_start_s=start / fps + LEAD_S,
-                narration_s=narration_s[i],
+                narration_start_s=starts[i],
+                narration_s=spoken[i] / tempo,
+                trim_start_s=spans[i][0],
+                trim_end_s=spans[i][1],
+                end_s=bounds[i] / fps,
             )
         )
-        start += frames[i] - xf
-    return Timeline(fps=fps, width=preset.width, height=preset.height, crossfade_frames=xf, scenes=out)
+    return Timeline(fps=fps, width=preset.width, height=preset.height, crossfade_frames=xf, scenes=out,
+                    tempo=tempo)
 
 
 # --- filter graphs -----------------------------------------------------------------------------------
 
+# frames leave every scene chain in this colour description; captions (ASS ``YCbCr Matrix: TV.709``) and
+# the encoder's VUI tags say the same
+BT709 = "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv"
+TO_BT709 = "format=rgb24,scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
 
-def _motion_exprs(motion: Motion, frames: int, amount: float) -> tuple[str, str, str]:
-    d = max(1, frames - 1)
-    p = f"(on/{d})"
-    cx, cy = "(iw-iw/zoom)/2", "(ih-ih/zoom)/2"
-    z_full = f"{1 + amount:.4f}"
-    if motion == "zoom_in":
-        return f"1+{amount:.4f}*{p}", cx, cy
-    if motion == "zoom_out":
-        return f"{z_full}-{amount:.4f}*{p}", cx, cy
+
+def motion_size(width: int, height: int, amount: float) -> tuple[int, int]:
+    """The still's working size: the frame plus ``amount`` of room for zooming and panning (even sides)."""
+    return _even(width * (1 + amount)), _even(height * (1 + amount))
+
+
+def _motion_chain(motion: Motion, frames: int, width: int, height: int, amount: float) -> str:
+    """Zooms: zoompan of the 4:2:0 still (it makes its own frames); pans: a moving crop of the looped still."""
+    p = f"(n/{max(1, frames - 1)})"
+    if motion in ("zoom_in", "zoom_out"):
+        # zoom 1 shows the whole still (frame plus room), 1 + amount a frame-sized centre of it; zoompan
+        # counts its own frames, so a scene rendered again in another pass gives the same frames
+        q = f"(on/{max(1, frames - 1)})"
+        z = f"(1+{amount:.4f}*{q})" if motion == "zoom_in" else f"(1+{amount:.4f}*(1-{q}))"
+        return f"zoompan=z='{z}':x='(iw-iw/zoom)/2':y='(ih-ih/zoom)/2':d={frames}:s={width}x{height}"
+    if motion == "none":
+        return ""  # the still was scaled to the frame once, before the loop
+    x, y = "(iw-ow)/2", "(ih-oh)/2"
     if motion == "pan_right":
-        return z_full, f"(iw-iw/zoom)*{p}", cy
-    if motion == "pan_left":
-        return z_full, f"(iw-iw/zoom)*(1-{p})", cy
-    if motion == "pan_down":
-        return z_full, cx, f"(ih-ih/zoom)*{p}"
-    if motion == "pan_up":
-        return z_full, cx, f"(ih-ih/zoom)*(1-{p})"
-    return "1", "0", "0"
+        x = f"(iw-ow)*{p}"
+    elif motion == "pan_left":
+        x = f"(iw-ow)*(1-{p})"
+    elif motion == "pan_down":
+        y = f"(ih-oh)*{p}"
+    elif motion == "pan_up":
+        y = f"(ih-oh)*(1-{p})"
+    return f"crop={width}:{height}:x='{x}':y='{y}':exact=1"
 
 
 def video_filter(
@@ -367,61 +465,98 @@ def video_filter(
     prescale: tuple[int, int] | None = None,
     transition: str = "fade",
 ) -> tuple[str, str]:
-    """The video filtergraph (inputs 0..n-1 are the scene images) and its output label.
+    """The video filtergraph (inputs 0..n-1 are the scene stills) and its output label.
 
-    ``prescale`` adds a cover-crop to that working size in ffmpeg, for raw images that were not
-    prepared beforehand (the benchmark's bare-ffmpeg baseline uses it).
+    Each still is decoded once, converted to BT.709 4:2:0 once and looped; motion is a per-frame
+    ``scale`` (zooms) or a moving ``crop`` (pans) of that one frame. Scenes are joined with
+    ``xfade`` when there is a crossfade and with ``concat`` when there is none. ``prescale`` adds a
+    cover-crop to the working size in ffmpeg, for raw images that were not prepared beforehand.
     """
     w, h, fps, xf = timeline.width, timeline.height, timeline.fps, timeline.crossfade_frames
+    mw, mh = prescale or motion_size(w, h, motion_amount)
     parts: list[str] = []
     for s in timeline.scenes:
-        z, x, y = _motion_exprs(s.motion, s.frames, motion_amount)
-        pre = ""
-        if prescale:
-            pw, ph = prescale
-            pre = f"scale={pw}:{ph}:force_original_aspect_ratio=increase,crop={pw}:{ph},"
+        pre = f"scale={mw}:{mh}:force_original_aspect_ratio=increase,crop={mw}:{mh}," if prescale else ""
+        still = f"scale={w}:{h}:flags=bicubic," if s.motion == "none" else ""
+        move = _motion_chain(s.motion, s.frames, w, h, motion_amount)
+        if s.motion in ("zoom_in", "zoom_out"):
+            parts.append(f"[{s.index}:v]{pre}{TO_BT709},{move}:fps={fps},setsar=1[v{s.index}]")
+            continue
         parts.append(
-            f"[{s.index}:v]{pre}scale=out_range=tv,format=yuv444p,zoompan=z='{z}':x='{x}':y='{y}':d={s.frames}:s={w}x{h}:fps={fps},"
-            f"setsar=1,format=yuv420p[v{s.index}]"
+            f"[{s.index}:v]{pre}{TO_BT709},{still}loop=loop={s.frames - 1}:size=1:start=0,"
+            f"settb=1/{fps},setpts=N,fps={fps}:eof_action=pass,{move + ',' if move else ''}setsar=1[v{s.index}]"
         )
-    label = "v0"
-    for s in timeline.scenes[1:]:
-        out = f"x{s.index}"
-        parts.append(
-            f"[{label}][v{s.index}]xfade=transition={transition}:duration={xf / fps:.6f}:"
-            f"offset={s.start_frame / fps:.6f}[{out}]"
-        )
-        label = out
-    if captions_file:
-        fonts = f":fontsdir={fonts_folder}" if fonts_folder else ""
-        parts.append(f"[{label}]ass=filename={captions_file}{fonts}[vout]")
-        label = "vout"
-    return ";".join(parts), label
+    if len(timeline.scenes) == 1:
+        label = "v0"
+    elif xf == 0:
+        parts.append("".join(f"[v{s.index}]" for s in timeline.scenes)
+                     + f"concat=n={len(timeline.scenes)}:v=1:a=0[vcat]")
+        label = "vcat"
+    else:
+        label = "v0"
+        for s in timeline.scenes[1:]:
+            out = f"x{s.index}"
+            parts.append(
+                f"[{label}][v{s.index}]xfade=transition={transition}:duration={xf / fps:.6f}:"
+                f"offset={s.start_frame / fps:.6f}[{out}]"
+            )
+            label = out
+    tagged = f"{BT709},ass=filename={captions_file}" if captions_file else BT709
+    if captions_file and fonts_folder:
+        tagged += f":fontsdir={fonts_folder}"
+    parts.append(f"[{label}]{tagged}[vout]")
+    return ";".join(parts), "vout"
+
+
+@dataclass(frozen=True)
+class NarrationInput:
+    """One narration on the audio timeline: ffmpeg input index, where it starts, its gain and its speech span."""
+
+    input: int
+    start_s: float
+    gain_db: float
+    trim_start_s: float = 0.0
+    trim_end_s: float | None = None
 
 
 def audio_filter(
     timeline: Timeline,
     *,
-    narration_inputs: Sequence[tuple[int, float, float]],
+    narration_inputs: Sequence[NarrationInput],
     music_input: int | None,
     music_gain_db: float,
     duck_music: bool,
     sample_rate: int = 48_000,
-) -> tuple[str, str]:
-    """The audio filtergraph: narrations (input, start s, gain dB) on silence of the video's length, music under."""
+    voice_output: bool = False,
+) -> tuple[str, str, str | None]:
+    """The audio filtergraph: narrations on silence of the video's length, music under them.
+
+    Returns the graph, the mix's label and (with ``voice_output``) the label of the voice bus alone.
+    Each narration is trimmed to its speech, slowed to the timeline's tempo (rubberband keeps the
+    pitch) and placed at its start.
+    """
     total = timeline.duration_s
     fmt = f"aresample={sample_rate},aformat=sample_fmts=fltp:sample_rates={sample_rate}:channel_layouts=stereo"
     parts = [f"anullsrc=r={sample_rate}:cl=stereo,atrim=duration={total:.6f}[base]"]
     labels = ["[base]"]
-    for k, (idx, start, gain) in enumerate(narration_inputs):
-        parts.append(f"[{idx}:a]{fmt},volume={gain:.2f}dB,adelay=delays={round(start * 1000)}:all=1[n{k}]")
+    tempo = "" if abs(timeline.tempo - 1.0) < 1e-3 else f"rubberband=tempo={timeline.tempo:.4f}:pitchq=quality,"
+    for k, n in enumerate(narration_inputs):
+        end = f":end={n.trim_end_s:.4f}" if n.trim_end_s is not None else ""
+        trim = f"atrim=start={n.trim_start_s:.4f}{end},asetpts=PTS-STARTPTS," if n.trim_start_s or end else ""
+        parts.append(f"[{n.input}:a]{trim}{fmt},volume={n.gain_db:.2f}dB,{tempo}"
+                     f"adelay=delays={round(n.start_s * 1000)}:all=1[n{k}]")
         labels.append(f"[n{k}]")
     parts.append(
         f"{''.join(labels)}amix=inputs={len(labels)}:normalize=0:duration=first:dropout_transition=0,"
         f"{_limiter()},atrim=duration={total:.6f}[voice]"
     )
+    voice_label: str | None = None
+    if voice_output:
+        parts[-1] = parts[-1].removesuffix("[voice]") + "[voicebus]"
+        parts.append("[voicebus]asplit=2[voice][voiceonly]")
+        voice_label = "voiceonly"
     if music_input is None:
-        return ";".join(parts), "voice"
+        return ";".join(parts), "voice", voice_label
     fade_out = min(2.0, total / 4)
     parts.append(
         f"[{music_input}:a]{fmt},atrim=duration={total:.6f},asetpts=N/SR/TB,volume={music_gain_db:.2f}dB,"
@@ -433,7 +568,7 @@ def audio_filter(
         parts.append("[vo][ducked]amix=inputs=2:normalize=0:duration=first:dropout_transition=0[mix]")
     else:
         parts.append("[voice][music]amix=inputs=2:normalize=0:duration=first:dropout_transition=0[mix]")
-    return ";".join(parts), "mix"
+    return ";".join(parts), "mix", voice_label
 
 
 def _limiter() -> str:
@@ -450,15 +585,58 @@ def music_gain(rms_db: float, under_voice_db: float) -> float:
     return max(-60.0, min(VOICE_RMS_DB + under_voice_db - rms_db, MAX_GAIN_DB))
 
 
+@dataclass(frozen=True)
+class Loudness:
+    """The first loudnorm pass's measurement of a mix (EBU R128)."""
+
+    integrated_lufs: float
+    true_peak_db: float
+    lra: float
+    threshold: float
+    offset: float
+
+    def filter(self, *, sample_rate: int) -> str:
+        """The second pass: normalise to ``LOUDNESS_LUFS`` with true peaks under ``TRUE_PEAK_DB``."""
+        return (f"loudnorm=I={LOUDNESS_LUFS}:TP={TRUE_PEAK_DB}:LRA={LOUDNESS_LRA}:measured_I={self.integrated_lufs}:"
+                f"measured_TP={self.true_peak_db}:measured_LRA={self.lra}:measured_thresh={self.threshold}:"
+                f"offset={self.offset}:linear=true:print_format=none,aresample={sample_rate}")
+
+
+def measure_loudness(path: Path, *, cwd: Path | None = None) -> Loudness | None:
+    """EBU R128 loudness of ``path`` (loudnorm's first pass); None for silence, which is left as it is."""
+    import json
+
+    proc = subprocess.run(  # noqa: S603 - fixed binary, arguments built here
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-i", str(path), "-vn",
+         "-af", f"loudnorm=I={LOUDNESS_LUFS}:TP={TRUE_PEAK_DB}:LRA={LOUDNESS_LRA}:print_format=json",
+         "-f", "null", "-"],
+        capture_output=True, timeout=600, check=False, cwd=cwd,
+    )
+    text = proc.stderr.decode("utf-8", "replace")
+    start, end = text.rfind("{"), text.rfind("}")
+    if proc.returncode != 0 or start < 0 or end < start:
+        raise RenderFailed(f"ffmpeg could not measure the loudness of the mix: {text.strip()[-800:] or 'no message'}")
+    data = json.loads(text[start:end + 1])
+    values = [data.get(k) for k in ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")]
+    try:
+        i, tp, lra, thresh, offset = (float(v) for v in values)
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (i, tp, lra, thresh, offset)) or i < -70:
+        return None
+    return Loudness(integrated_lufs=i, true_peak_db=tp, lra=lra, threshold=thresh, offset=offset)
+
+
 def encode_args(
     preset: VideoPreset, *, x264_preset: str, crf: int | None, total_frames: int
 ) -> list[str]:
-    """libx264 High / yuv420p with a VBV ceiling, closed GOPs of two seconds, exact frame count."""
+    """libx264 High / yuv420p tagged BT.709 with a VBV ceiling and an exact frame count (x264's own GOP)."""
     rate = preset.max_video_kbps
     return [
         "-c:v", "libx264", "-preset", x264_preset, "-profile:v", preset.profile, "-pix_fmt", preset.pix_fmt,
         "-crf", str(crf if crf is not None else preset.crf), "-maxrate", f"{rate}k", "-bufsize", f"{rate * 2}k",
-        "-g", str(preset.fps * 2), "-r", str(preset.fps), "-fps_mode", "cfr", "-frames:v", str(total_frames),
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
+        "-r", str(preset.fps), "-fps_mode", "cfr", "-frames:v", str(total_frames),
         "-tag:v", "avc1", "-movflags", "+faststart",
     ]
 
@@ -640,7 +818,7 @@ def _prepare_image(src: Path, dest: Path, size: tuple[int, int]) -> None:
             elif img.mode != "RGB":
                 img = img.convert("RGB")
             fitted = ImageOps.fit(img, size, method=Image.Resampling.LANCZOS)
-            fitted.save(dest, format="JPEG", quality=94, subsampling=0)
+            fitted.save(dest, format="JPEG", quality=95, subsampling=2)  # 4:2:0, the format it is moved in
 
 
 def _even(v: float) -> int:
@@ -651,6 +829,72 @@ def _timings(clip_words: list[WordTiming] | None, text: str, speech_s: float) ->
     if clip_words:
         return clip_words
     return estimate_word_timings(text.split(), 0.0, speech_s)
+
+
+def tighten_narration(
+    src: Path, dest: Path, *, max_pause_s: float = MAX_PAUSE_S, margin_s: float = SPEECH_MARGIN_S,
+    floor_db: float = -40.0,
+) -> tuple[float, Callable[[float], float]] | None:
+    """Write ``src`` without its leading and trailing silence and with every inner pause at most ``max_pause_s``.
+
+    A pause is a run of 10 ms blocks quieter than ``floor_db`` under the clip's peak; a long one keeps
+    half of ``max_pause_s`` after the sound before it and half before the sound after it, so fades and
+    soft consonants stay. Returns the new length and a function that moves a time in ``src`` to the
+    same moment in ``dest`` (for word timings), or None when ``src`` is not a 16-bit mono WAV.
+    """
+    import numpy as np
+
+    from ainfluencer.backends.voice.base import read_wav_mono, write_wav
+
+    try:
+        raw, rate = read_wav_mono(src)
+    except (BackendError, OSError, EOFError, wave.Error):
+        return None
+    audio = np.frombuffer(raw, dtype=np.int16)
+    block = max(1, rate // 100)
+    blocks = audio.size // block
+    if blocks < 2:
+        return None
+    level = np.abs(audio[: blocks * block].astype(np.int32)).reshape(blocks, block).max(axis=1)
+    peak = int(level.max())
+    if peak == 0:
+        return None
+    loud = level >= peak * 10 ** (floor_db / 20)
+    idx = np.flatnonzero(loud)
+    first, last = int(idx[0]), int(idx[-1]) + 1
+    keep_blocks = max(1, round(max_pause_s / 2 * rate / block))
+    margin = round(margin_s * rate)
+    cuts: list[tuple[int, int]] = [(0, max(0, first * block - margin))]  # (start, end) sample ranges to drop
+    run_start = None
+    for b in range(first, last):
+        if not loud[b] and run_start is None:
+            run_start = b
+        elif loud[b] and run_start is not None:
+            if b - run_start > 2 * keep_blocks:
+                cuts.append(((run_start + keep_blocks) * block, (b - keep_blocks) * block))
+            run_start = None
+    cuts.append((min(audio.size, last * block + margin), audio.size))
+    keep: list[tuple[int, int]] = []
+    pos = 0
+    for start, end in cuts:
+        if start > pos:
+            keep.append((pos, start))
+        pos = max(pos, end)
+    out = np.concatenate([audio[a:b] for a, b in keep]) if keep else audio[:0]
+    if out.size == 0:
+        return None
+    write_wav(dest, out.tobytes(), sample_rate=rate)
+    starts = np.array([a for a, _ in keep], dtype=np.float64) / rate
+    ends = np.array([b for _, b in keep], dtype=np.float64) / rate
+    offsets = np.concatenate([[0.0], np.cumsum(ends - starts)])[:-1]
+
+    def moved(t: float) -> float:
+        i = int(np.searchsorted(ends, t))
+        if i >= len(keep):
+            return float(out.size / rate)
+        return float(offsets[i] + max(0.0, t - starts[i]))
+
+    return out.size / rate, moved
 
 
 def compose(
@@ -664,18 +908,27 @@ def compose(
     captions: bool = True,
     crossfade_s: float = 0.5,
     motion_amount: float = 0.12,
-    supersample: float = 1.5,
+    supersample: float = 1.0,
     music_gain_db: float = -18.0,
     duck_music: bool = True,
+    normalize: bool = True,
     x264_preset: str = "veryfast",
     crf: int | None = None,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
     work_dir: Path | str | None = None,
     scenes_per_pass: int = 8,
+    narration_out: Path | str | None = None,
 ) -> ComposeResult:
-    """Render ``script`` to an MP4 at ``out_path``; see the module docstring for the stages."""
+    """Render ``script`` to an MP4 at ``out_path``; see the module docstring for the stages.
+
+    ``narration_out``, when given, receives the voice alone (WAV, on the video's timeline).
+    """
     started = time.perf_counter()
+    if not (isinstance(crossfade_s, int | float) and math.isfinite(crossfade_s) and 0 <= crossfade_s <= 3):
+        raise InvalidInput("crossfade must be between 0 and 3 seconds (0 cuts between scenes)", field="crossfade_s")
+    if not (math.isfinite(motion_amount) and 0 <= motion_amount <= 0.5):
+        raise InvalidInput("motion amount must be between 0 and 0.5", field="motion_amount")
     the_preset = get_preset(preset)
     the_platform = get_platform(platform)
     voice = voice or VoiceSettings()
@@ -689,12 +942,11 @@ def compose(
         except BackendError as exc:
             raise InvalidInput(exc.message, field="voice") from exc
     validate(script, preset=the_preset, platform=the_platform, voice_backend=voice_backend, voice=voice)
-    if not 0 <= crossfade_s <= 3:
-        raise InvalidInput("crossfade must be between 0 and 3 seconds", field="crossfade_s")
-    out = Path(out_path)
+    out = Path(out_path).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     keep = work_dir is not None
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="ainf-compose-"))
+    # absolute: ffmpeg runs inside the work dir, where a relative path would point somewhere else
+    work = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="ainf-compose-"))
     work.mkdir(parents=True, exist_ok=True)
     stage_s: dict[str, float] = {}
 
@@ -714,13 +966,20 @@ def compose(
         for i, scene in enumerate(scenes):
             clip: VoiceClip | None = None
             if scene.audio is not None:
-                path: Path | None = Path(scene.audio)
+                path: Path | None = Path(scene.audio).resolve()
                 seconds = probe(Path(scene.audio)).duration_s
             elif scene.text.strip():
                 assert voice_backend is not None
                 # backend errors pass through unchanged: their kind (auth/transient/permanent) drives retries
-                clip = voice_backend.synthesize(scene.text, voice=voice, out_path=work / f"narration_{i}.wav")
-                path, seconds = clip.path, clip.duration_s
+                clip = voice_backend.synthesize(scene.text, voice=voice, out_path=work / f"voice_{i}.wav")
+                path, seconds = clip.path.resolve(), clip.duration_s
+                tight = tighten_narration(clip.path, work / f"narration_{i}.wav")
+                if tight is not None:
+                    # silence trimmed and long pauses shortened: the word timings move with the audio
+                    seconds, moved = tight
+                    path = (work / f"narration_{i}.wav").resolve()
+                    words = [WordTiming(w, moved(s), moved(e)) for w, s, e in (clip.word_timings or [])]
+                    clip = replace(clip, path=path, duration_s=seconds, word_timings=words or None)
             else:
                 path, seconds = None, 0.0
             clips.append(clip)
@@ -730,13 +989,19 @@ def compose(
         stage_s["narration"] = time.perf_counter() - t0
 
         timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s, narrations=narr_paths)
+        shortest = max(the_preset.min_duration_s, the_platform.min_duration_s if the_platform else 0.0)
+        if script.target_duration_s is None and timeline.duration_s < shortest:
+            # too short for the platform: paced out to its minimum like a target length
+            script = replace(script, target_duration_s=math.ceil(shortest * the_preset.fps) / the_preset.fps)
+            timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s,
+                                     narrations=narr_paths)
         check_duration_and_size(the_preset, the_platform, timeline.duration_s)
 
         # scenes
         t0 = time.perf_counter()
         report("scenes", 0.0)
         k = max(1.0, supersample)
-        work_size = (_even(the_preset.width * k), _even(the_preset.height * k))
+        work_size = motion_size(round(the_preset.width * k), round(the_preset.height * k), motion_amount)
         prepared: list[Path] = []
         for i, scene in enumerate(scenes):
             dest = work / f"scene_{i}.jpg"
@@ -747,8 +1012,8 @@ def compose(
                                    field="image") from exc
             prepared.append(dest)
             report("scenes", round((i + 1) / len(scenes) * 100, 1))
-        timeline = plan_timeline(script, narr_s, preset=the_preset, crossfade_s=crossfade_s, images=prepared,
-                                 narrations=narr_paths)
+        timeline = replace(timeline, scenes=[replace(ts, image=img) for ts, img in zip(timeline.scenes, prepared,
+                                                                                       strict=True)])
         stage_s["scenes"] = time.perf_counter() - t0
 
         # captions
@@ -760,12 +1025,21 @@ def compose(
             shown = scene.text if scene.caption is None else scene.caption
             if not shown.strip() or ts.narration_s <= 0 and scene.caption is None:
                 continue
-            if scene.caption is not None and scene.caption != scene.text:
-                words = estimate_word_timings(shown.split(), 0.0, ts.narration_s or ts.frames / timeline.fps - 0.5)
+            scene_end = ts.end_s
+            if ts.narration_s <= 0:  # a caption over a silent scene: shown for the scene
+                offset = ts.start_frame / timeline.fps + LEAD_S
+                words = estimate_word_timings(shown.split(), 0.0, max(0.5, scene_end - offset - 0.25))
+            elif scene.caption is not None and scene.caption != scene.text:
+                offset = ts.narration_start_s
+                words = estimate_word_timings(shown.split(), 0.0, ts.narration_s)
             else:
-                words = _timings(clip.word_timings if clip else None, shown, ts.narration_s)
-            offset = ts.narration_start_s
-            scene_end = (ts.start_frame + ts.frames - timeline.crossfade_frames) / timeline.fps
+                # the clip's own timings, moved past the trimmed silence and stretched by the tempo
+                offset = ts.narration_start_s
+                raw = _timings(clip.word_timings if clip else None, shown,
+                               (ts.trim_end_s or ts.narration_s) - ts.trim_start_s)
+                cut = ts.trim_start_s if clip else 0.0
+                words = [WordTiming(w, max(0.0, (s - cut) / timeline.tempo), max(0.0, (e - cut) / timeline.tempo))
+                         for w, s, e in raw]
             scene_lines = group_lines([WordTiming(w, s + offset, e + offset) for w, s, e in words],
                                       max_chars=style.max_chars)
             lines.extend(settle(scene_lines, until=scene_end))
@@ -784,27 +1058,30 @@ def compose(
         t0 = time.perf_counter()
         report("mix", 0.0)
         args: list[str] = []
-        inputs: list[tuple[int, float, float]] = []
+        inputs: list[NarrationInput] = []
         for ts in timeline.scenes:
             if ts.narration is not None:
                 gain = voice_gain_db(*audio_level(ts.narration))
-                inputs.append((len(inputs), ts.narration_start_s, gain))
-                args += ["-i", str(ts.narration.resolve())]
+                inputs.append(NarrationInput(len(inputs), ts.narration_start_s, gain, ts.trim_start_s, ts.trim_end_s))
+                args += ["-i", str(ts.narration)]
         music_idx = None
         music_db = music_gain_db
         if script.music is not None:
             music_idx = len(inputs)
             music_db = music_gain(audio_level(Path(script.music))[0], music_gain_db)
             args += ["-stream_loop", "-1", "-i", str(Path(script.music).resolve())]
-        graph, label = audio_filter(timeline, narration_inputs=inputs, music_input=music_idx,
-                                    music_gain_db=music_db, duck_music=duck_music,
-                                    sample_rate=the_preset.audio_rate)
+        graph, label, voice_label = audio_filter(
+            timeline, narration_inputs=inputs, music_input=music_idx, music_gain_db=music_db, duck_music=duck_music,
+            sample_rate=the_preset.audio_rate, voice_output=narration_out is not None)
         # PCM here; AAC is encoded in the encode pass, on its own thread beside the video encoder
         mix = work / "mix.wav"
-        args += ["-filter_complex", graph, "-map", f"[{label}]", "-c:a", "pcm_s16le", "-ar", str(the_preset.audio_rate),
-                 "-ac", "2", str(mix)]
+        pcm = ["-c:a", "pcm_s16le", "-ar", str(the_preset.audio_rate)]
+        args += ["-filter_complex", graph, "-map", f"[{label}]", *pcm, "-ac", "2", str(mix)]
+        if voice_label is not None and narration_out is not None:
+            args += ["-map", f"[{voice_label}]", *pcm, "-ac", "1", str(Path(narration_out).resolve())]
         run_ffmpeg(args, stage="mix", total_s=timeline.duration_s, cwd=work, progress=progress, cancel=cancel,
                    timeout_s=120 + timeline.duration_s * 2)
+        loudness = measure_loudness(mix, cwd=work) if normalize else None
         report("mix", 100.0)
         stage_s["mix"] = time.perf_counter() - t0
 
@@ -819,21 +1096,25 @@ def compose(
                                           motion_amount=motion_amount)
             args = []
             for ts in timeline.scenes:
-                args += ["-i", str(ts.image.resolve())]
+                args += ["-i", str(ts.image)]
             audio_input = len(timeline.scenes)
         else:
-            # every image input holds its decoded frame for the whole pass, so long scripts are rendered
+            # every still input holds its decoded frame for the whole pass, so long scripts are rendered
             # a few scenes at a time, piped as raw frames into one encoder
             feed = _feed_passes(timeline, chunk_filters(timeline, per_pass=scenes_per_pass,
                                                         motion_amount=motion_amount), work)
             args = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{timeline.width}x{timeline.height}",
                     "-framerate", str(timeline.fps), "-i", "pipe:0"]
-            captioned = f"ass=filename={captions_file}:fontsdir={fonts_folder}" if captions_file else "null"
-            vgraph, vlabel = f"[0:v]{captioned},setsar=1[vout]", "vout"
+            captioned = f",ass=filename={captions_file}:fontsdir={fonts_folder}" if captions_file else ""
+            vgraph, vlabel = f"[0:v]{BT709}{captioned},setsar=1[vout]", "vout"
             audio_input = 1
-        args += ["-i", str(mix), "-filter_complex", vgraph, "-map", f"[{vlabel}]", "-map", f"{audio_input}:a",
+        audio_map = f"{audio_input}:a"
+        if loudness is not None:
+            vgraph += f";[{audio_input}:a]{loudness.filter(sample_rate=the_preset.audio_rate)}[aout]"
+            audio_map = "[aout]"
+        args += ["-i", str(mix), "-filter_complex", vgraph, "-map", f"[{vlabel}]", "-map", audio_map,
                  *encode, "-c:a", "aac", "-b:a", f"{the_preset.audio_kbps}k", "-ar", str(the_preset.audio_rate),
-                 "-ac", "2", str(partial.resolve())]
+                 "-ac", "2", str(partial)]
         try:
             run_ffmpeg(args, stage="encode", total_s=timeline.duration_s, cwd=work, progress=progress,
                        cancel=cancel, timeout_s=300 + timeline.duration_s * 20, feed=feed)
@@ -867,4 +1148,5 @@ def compose(
         srt=srt,
         narration_backend=voice_backend.name if needs_voice and voice_backend else None,
         stage_seconds=stage_s,
+        loudness=loudness,
     )
