@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from ainfluencer.config import ConfigError, Settings
 from ainfluencer.db.models import StoredSecret
+from ainfluencer.logging_setup import register_secret
 
 KEYRING_FILE = "encryption.keys"
 ENV_KEY_ID = "env"
@@ -121,6 +122,21 @@ class KeyRing:
             raise SecretsError("stored secret failed authentication (tampered or wrong key)") from exc
 
 
+def _register_for_redaction(plain: str) -> None:
+    # Every value this service seals or opens is masked in the process's logs from then on; a JSON
+    # bundle (OAuth tokens, app passwords) registers each of its string values as well.
+    register_secret(plain)
+    if plain.startswith("{"):
+        try:
+            bundle = json.loads(plain)
+        except ValueError:
+            return
+        if isinstance(bundle, dict):
+            for item in bundle.values():
+                if isinstance(item, str):
+                    register_secret(item)
+
+
 def _aad(owner_kind: str, owner_id: int, name: str) -> bytes:
     # Binding the row's identity stops a ciphertext being copied onto another row.
     return f"{owner_kind}:{owner_id}:{name}".encode()
@@ -138,6 +154,7 @@ class SecretsService:
     def put(self, session: Session, *, owner_kind: str, owner_id: int, name: str, value: str | SecretStr) -> None:
         """Create or replace a secret."""
         plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+        _register_for_redaction(plain)
         key_id, blob = self.ring.seal(plain, aad=_aad(owner_kind, owner_id, name))
         row = session.scalar(
             select(StoredSecret).where(
@@ -160,7 +177,9 @@ class SecretsService:
         )
         if row is None:
             return None
-        return SecretStr(self.ring.open(row.key_id, row.ciphertext, aad=_aad(owner_kind, owner_id, name)))
+        plain = self.ring.open(row.key_id, row.ciphertext, aad=_aad(owner_kind, owner_id, name))
+        _register_for_redaction(plain)
+        return SecretStr(plain)
 
     def delete(self, session: Session, *, owner_kind: str, owner_id: int, name: str) -> bool:
         """Remove a secret; True when one existed."""
