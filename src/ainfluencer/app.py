@@ -36,6 +36,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
 )
 from ainfluencer.api.schemas import ErrorResponse
 from ainfluencer.csrf import csrf_protect
+from ainfluencer.input_guard import InputGuard, check_int_params
 from ainfluencer.middleware import BodySizeLimit, Metrics, SecurityHeaders
 from ainfluencer.runtime import Runtime, instance_name
 
@@ -132,6 +133,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
             "`Authorization: Bearer ainf_...`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(check_int_params)],
         docs_url=None,
         redoc_url=None,
     )
@@ -159,7 +161,9 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
             swagger_favicon_url="/static/vendor/favicon-32x32.png",
         )
 
-    # Outermost first: metrics see everything, the size limit guards the app.
+    # Outermost first: metrics see everything, the size limit guards the app, the input guard reads
+    # only bodies the size limit let through.
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes,
                        upload_max_bytes=runtime.settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
