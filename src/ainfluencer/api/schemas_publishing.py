@@ -298,7 +298,8 @@ class WebhookDeliveryPublic(BaseModel):
     event: str
     status: str
     attempts: int
-    response_status: int | None
+    response_status: int | None = Field(description="the endpoint's HTTP status (its body is never stored)")
+    duration_ms: int | None = Field(None, description="how long the last attempt took")
     last_error: str
     created_at: datetime
     delivered_at: datetime | None
