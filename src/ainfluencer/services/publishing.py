@@ -1224,8 +1224,8 @@ def create_webhook(session: Session, *, runtime: Runtime, user: User, url: str, 
     """Register a webhook; returns it with its signing secret (shown once, stored encrypted)."""
     import secrets as pysecrets
 
-    allow_private = runtime.settings.webhook_allow_private_targets
-    hook = Webhook(user_id=user.id, url=_check_webhook_url(url, allow_private=allow_private), events=_check_events(events),
+    checked = _check_webhook_url(url, allow_private=runtime.settings.webhook_allow_private_targets)
+    hook = Webhook(user_id=user.id, url=checked, events=_check_events(events),
                    description=description.strip()[:200], active=active)
     session.add(hook)
     session.flush()
