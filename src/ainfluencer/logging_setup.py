@@ -1,6 +1,6 @@
 """Logging: text or JSON lines, with secrets redacted wherever they slip into a message.
 
-Redaction happens where every record is born (:func:`logging.setLogRecordFactory`), not in one
+Redaction happens where every record is born (``Logger.makeRecord``), not in one
 handler's filter: records of third-party loggers (httpx, httpcore, urllib3, telegram, tweepy...)
 reach every handler — ours, pytest's ``caplog``, a handler a library adds — already cleaned. The
 handler filter stays as a second line for records built by hand (``logging.makeLogRecord``).
@@ -12,7 +12,6 @@ import logging
 import re
 import sys
 import threading
-import weakref
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -105,22 +104,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_installed_factories: weakref.WeakSet[Any] = weakref.WeakSet()
+_original_make_record = logging.Logger.makeRecord
+
+
+def _redacting_make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _original_make_record(self, *args, **kwargs)
+    _redact_record(record)  # after ``extra`` was applied, so UNREDACTED is honoured
+    return record
 
 
 def install_record_redaction() -> None:
-    """Make every LogRecord created in this process redact itself (idempotent)."""
-    current = logging.getLogRecordFactory()
-    if current in _installed_factories:
-        return
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = current(*args, **kwargs)
-        _redact_record(record)
-        return record
-
-    _installed_factories.add(factory)
-    logging.setLogRecordFactory(factory)
+    """Make every LogRecord a logger creates in this process redact itself (idempotent)."""
+    logging.Logger.makeRecord = _redacting_make_record  # type: ignore[method-assign]
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
