@@ -190,6 +190,9 @@ class PlatformAdapter(abc.ABC):
     name: str = ""
     display_name: str = ""
     capabilities: Capabilities
+    #: The ``credentials.extra`` key holding a per-account API server URL ("" when the network has
+    #: none). The core checks it like any outbound destination a person typed, before connecting.
+    server_url_key: str = ""
     #: True when ``find_published`` returning None *proves* the post is not on the network (the
     #: listing it reads is complete and current back to ``since``), so the core may re-send. Such an
     #: adapter raises :class:`ReconcileUndecided` (or a transient error) whenever it cannot be sure.

@@ -77,9 +77,11 @@ def read_platforms(principal: Reader) -> PlatformsPublic:
 
 
 @router.post("/discover-chats", response_model=ChatsPublic)
-def discover_chats(body: ChatDiscovery, principal: Writer) -> ChatsPublic:
-    """Chats a bot token has seen (pick the channel instead of typing its id)."""
-    return ChatsPublic(data=svc.discover_chats(body.platform, body.token.get_secret_value()))
+def discover_chats(body: ChatDiscovery, principal: Writer, runtime: RuntimeDep) -> ChatsPublic:
+    """Chats a bot token has seen (pick the channel instead of typing its id), on ``api_url`` when given."""
+    allow = runtime.settings.webhook_allow_private_targets or principal.user.is_owner
+    server = svc.check_server_url(body.api_url, allow_private=allow)
+    return ChatsPublic(data=svc.discover_chats(body.platform, body.token.get_secret_value(), server_url=server))
 
 
 @router.post("", response_model=AccountPublic, status_code=status.HTTP_201_CREATED)
