@@ -8,8 +8,8 @@ Two layers, both generic, so a new route, schema or table is covered without cod
   surrogate (PostgreSQL refuses both; SQLite stores them, and a later SQLite → PostgreSQL restore
   breaks), or an integer outside signed 64 bits (both drivers refuse it: ``OverflowError`` on
   SQLite, ``NumericValueOutOfRange`` on PostgreSQL), is answered 422 naming the field, before any
-  handler runs. Integers are judged in JSON bodies wherever they appear, and in the path and query
-  where the route declares the parameter an ``int``.
+  handler runs. After routing, integers must also fit signed 32 bits (PostgreSQL ``integer``, the
+  type of every id) unless their schema declares a wider maximum.
 - :func:`install_flush_guard`, a SQLAlchemy ``before_flush`` hook on every session: each value
   written to a column must fit that column on both databases (``Integer`` is 32-bit on
   PostgreSQL, ``String(n)`` is enforced by PostgreSQL only, text and JSON may not hold NUL or lone
@@ -25,9 +25,11 @@ import re
 import types
 import typing
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel
 from sqlalchemy import JSON, BigInteger, Integer, SmallInteger, String, event, inspect
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -94,13 +96,59 @@ def _is_int_annotation(annotation: Any) -> bool:
     return False
 
 
-def _int_params(route: Any) -> tuple[frozenset[str], frozenset[str]]:
-    """Names of the route's ``int`` path and query parameters, its dependencies' included."""
-    cached = getattr(route, "_ainf_int_params", None)
-    if cached is not None:
-        return typing.cast(tuple[frozenset[str], frozenset[str]], cached)
+def _declared_max(field_info: Any) -> int | None:
+    """The upper bound a field declares (``le``/``lt``), if any."""
+    for item in getattr(field_info, "metadata", ()):
+        for attr, shift in (("le", 0), ("lt", -1)):
+            bound = getattr(item, attr, None)
+            if isinstance(bound, int):
+                return bound + shift
+    return None
+
+
+def _wide(field_info: Any) -> bool:
+    bound = _declared_max(field_info)
+    return bound is not None and bound > INT32_MAX
+
+
+def _model_types(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for arg in typing.get_args(annotation):
+        yield from _model_types(arg)
+
+
+def _wide_body_names(annotation: Any, seen: set[type] | None = None) -> set[str]:
+    """Names of integer fields in a body model that declare a maximum past 32 bits (seeds, sizes)."""
+    seen = seen if seen is not None else set()
+    names: set[str] = set()
+    for model in _model_types(annotation):
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            if _is_int_annotation(info.annotation) and _wide(info):
+                names.add(info.alias or name)
+            names |= _wide_body_names(info.annotation, seen)
+    return names
+
+
+@dataclass(frozen=True)
+class _RouteInts:
+    path: frozenset[str]
+    query: frozenset[str]
+    wide: frozenset[str]  # parameter and body field names allowed the full 64 bits
+
+
+def _route_ints(route: Any) -> _RouteInts:
+    """The route's ``int`` path and query parameters (its dependencies' included) and its wide ints."""
+    cached = getattr(route, "_ainf_route_ints", None)
+    if isinstance(cached, _RouteInts):
+        return cached
     path: set[str] = set()
     query: set[str] = set()
+    wide: set[str] = set()
     stack = [getattr(route, "dependant", None)]
     while stack:
         dep = stack.pop()
@@ -110,10 +158,37 @@ def _int_params(route: Any) -> tuple[frozenset[str], frozenset[str]]:
             for f in fields:
                 if _is_int_annotation(f.field_info.annotation):
                     names.add(f.alias or f.name)
+                    if _wide(f.field_info):
+                        wide.add(f.alias or f.name)
+        for f in dep.body_params:
+            wide |= _wide_body_names(f.field_info.annotation)
         stack.extend(dep.dependencies)
-    result = (frozenset(path), frozenset(query))
-    route._ainf_int_params = result
+    result = _RouteInts(frozenset(path), frozenset(query), frozenset(wide))
+    route._ainf_route_ints = result
     return result
+
+
+def _int_params(route: Any) -> tuple[frozenset[str], frozenset[str]]:
+    """Names of the route's ``int`` path and query parameters."""
+    ints = _route_ints(route)
+    return ints.path, ints.query
+
+
+def _leaf_name(path: str) -> str:
+    return next((part for part in reversed(path.split(".")) if not part.isdigit()), path)
+
+
+def _ints_in(value: Any, path: str) -> Iterator[tuple[str, int]]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _ints_in(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _ints_in(item, f"{path}.{index}" if path else str(index))
 
 
 def iter_routes(routes: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -127,28 +202,47 @@ def iter_routes(routes: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield prefix + route.path, route
 
 
-def check_int_params(request: Request) -> None:
-    """App-wide dependency: an ``int`` path or query parameter past signed 64 bits is a 422 naming it.
+async def check_int_params(request: Request) -> None:
+    """App-wide dependency: an integer the databases cannot compare or store is a 422 naming it.
 
-    It runs after routing (the route says which parameters are integers) and before the route's own
-    parameters are converted, on every route of the app, present and future.
+    Ids and counts live in 32-bit ``integer`` columns (PostgreSQL refuses a larger value even in a
+    ``WHERE``; SQLite would take it), so every integer in the path, the query or a JSON body must
+    fit signed 32 bits, unless its schema declares a larger maximum (seeds and sizes are 64-bit
+    ``bigint``). It runs after routing (the route says which parameters are integers) and before
+    the route's own parameters are used, on every route of the app, present and future.
     """
     route = request.scope.get("route")
     if route is None:
         return
-    int_path, int_query = _int_params(route)
-    for name in int_path:
+    ints = _route_ints(route)
+
+    def check(name: str, value: int) -> None:
+        high = INT64_MAX if name in ints.wide else INT32_MAX
+        low = INT64_MIN if name in ints.wide else INT32_MIN
+        problem = _int_problem(value, low, high)
+        if problem:
+            raise InvalidInput(f"{name}: {problem}.", field=name)
+
+    for name in ints.path:
         value = request.path_params.get(name)
         if isinstance(value, str) and _INT_LITERAL.fullmatch(value.strip()):
-            problem = _int_problem(int(value))
-            if problem:
-                raise InvalidInput(f"{name}: {problem}.", field=name)
-    for name in int_query:
+            check(name, int(value))
+    for name in ints.query:
         for value in request.query_params.getlist(name):
             if _INT_LITERAL.fullmatch(value.strip()):
-                problem = _int_problem(int(value))
-                if problem:
-                    raise InvalidInput(f"{name}: {problem}.", field=name)
+                check(name, int(value))
+    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get("content-type", ""):
+        try:
+            document = await request.json()  # FastAPI has read and cached it already
+        except (ValueError, RecursionError):
+            return
+        for path, value in _ints_in(document, ""):
+            leaf = _leaf_name(path)
+            high = INT64_MAX if leaf in ints.wide else INT32_MAX
+            low = INT64_MIN if leaf in ints.wide else INT32_MIN
+            problem = _int_problem(value, low, high)
+            if problem:
+                raise InvalidInput(f"{path}: {problem}.", field=path)
 
 
 def _check_params(scope: Scope) -> tuple[str, str] | None:
