@@ -108,6 +108,25 @@ class BackgroundRoles:
             queue.remove_dispatcher(self.dispatcher)  # type: ignore[arg-type]
 
 
+def warn_unreadable_credentials(runtime: Runtime) -> None:
+    """At start: say which stored credentials this key ring cannot decrypt, and mark their accounts."""
+    from ainfluencer.services import accounts
+    from ainfluencer.services.secrets import UNREADABLE_MESSAGE
+
+    try:
+        with runtime.db.session() as s:
+            rows = runtime.secrets.unreadable(s)
+            flagged = accounts.flag_unreadable_credentials(s, runtime.secrets) if rows else []
+            names = [f"{a.platform} {a.handle or a.id}" for a in flagged]
+    except Exception:  # a database not migrated yet: the first request says so
+        log.debug("credential check at start skipped", exc_info=True)
+        return
+    if rows:
+        log.warning("%d stored credential(s) cannot be decrypted (accounts: %s): %s. Restore the original "
+                    "key file or AINF_ENCRYPTION_KEY, or reconnect them.", len(rows), ", ".join(names) or "none",
+                    UNREADABLE_MESSAGE)
+
+
 def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     """The ASGI app. ``roles`` adds the in-process worker and/or scheduler."""
     from fastapi.templating import Jinja2Templates
@@ -118,6 +137,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_unreadable_credentials(runtime)
         background.start()
         try:
             yield

@@ -149,6 +149,12 @@ def list_accounts(
     return list(session.scalars(q.order_by(SocialAccount.character_id, SocialAccount.platform, SocialAccount.id)))
 
 
+def list_accounts_checked(session: Session, *, runtime: Runtime, user: User, **filters: Any) -> list[SocialAccount]:
+    """:func:`list_accounts`, with accounts whose credentials cannot be decrypted marked as such first."""
+    flag_unreadable_credentials(session, runtime.secrets)
+    return list_accounts(session, user=user, **filters)
+
+
 # ---- credentials -------------------------------------------------------------------------------
 
 
@@ -509,6 +515,10 @@ def check_health(session: Session, *, runtime: Runtime, account: SocialAccount) 
     if account.status == AccountStatus.disconnected:
         raise Conflict("This account is disconnected; reconnect it with new credentials.")
     account_id = account.id
+    if flag_unreadable_credentials(session, runtime.secrets, [account]):
+        account.last_checked_at = utcnow()
+        session.flush()
+        return account
     creds = load_credentials(session, runtime.secrets, account)
     session.commit()
     adapter = build_adapter(account.platform, creds)
@@ -614,6 +624,35 @@ def _checked_server_url(cls: type[PlatformAdapter], credentials: Credentials, *,
     allow = runtime.settings.webhook_allow_private_targets or user.is_owner
     url = check_server_url(credentials.extra[key], allow_private=allow, field=f"credentials.extra.{key}")
     return dataclasses.replace(credentials, extra={**credentials.extra, key: url})
+
+
+def credentials_readable(session: Session, secrets: SecretsService, account: SocialAccount) -> bool:
+    """False when some stored credential of the account cannot be opened with this key ring."""
+    return not secrets.unreadable(session, owner_kind=SECRET_OWNER, owner_id=account.id)
+
+
+def flag_unreadable_credentials(session: Session, secrets: SecretsService,
+                                accounts: Sequence[SocialAccount] | None = None) -> list[SocialAccount]:
+    """Mark accounts whose credentials cannot be decrypted as needing a reconnect, with the reason.
+
+    After a restore without the original encryption key nothing else would notice until a post
+    failed; this runs at start, on the accounts list and when a publication is claimed.
+    """
+    from ainfluencer.services.secrets import UNREADABLE_MESSAGE
+
+    owners = {row.owner_id for row in secrets.unreadable(session, owner_kind=SECRET_OWNER)}
+    if not owners:
+        return []
+    candidates = accounts if accounts is not None else list(
+        session.scalars(select(SocialAccount).where(SocialAccount.id.in_(owners))))
+    flagged = []
+    for account in candidates:
+        if account.id in owners and account.status != AccountStatus.disconnected:
+            if account.status != AccountStatus.needs_reconnect or account.last_error != UNREADABLE_MESSAGE:
+                account.status, account.last_error = AccountStatus.needs_reconnect, UNREADABLE_MESSAGE
+            flagged.append(account)
+    session.flush()
+    return flagged
 
 
 def usable_for_publishing(account: SocialAccount) -> str:

@@ -768,6 +768,8 @@ def claim(runtime: Runtime, publication_id: int, seq: int, *, worker: str = "wor
             return {"skipped": f"publication is {pub.status.value}", "status": pub.status.value}
         expect = (pub.status,)
         reason = accounts.usable_for_publishing(account)
+        if not reason:  # credentials from a backup restored without its key: say so, do not try
+            accounts.flag_unreadable_credentials(s, runtime.secrets, [account])
         if not reason and account.status == AccountStatus.needs_reconnect:
             reason = (f"The account needs reconnecting ({account.last_error or 'its token was refused'}); "
                       "reconnect it, then retry.")

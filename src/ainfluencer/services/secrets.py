@@ -28,6 +28,10 @@ from ainfluencer.logging_setup import register_secret
 
 KEYRING_FILE = "encryption.keys"
 ENV_KEY_ID = "env"
+# What a person reads wherever a credential cannot be opened (accounts page, /readyz, a failed post).
+UNREADABLE_MESSAGE = (
+    "reconnect: these credentials were sealed with a key that is not in this installation's key ring"
+)
 
 
 class SecretsError(Exception):
@@ -180,6 +184,26 @@ class SecretsService:
         plain = self.ring.open(row.key_id, row.ciphertext, aad=_aad(owner_kind, owner_id, name))
         _register_for_redaction(plain)
         return SecretStr(plain)
+
+    def can_open(self, row: StoredSecret) -> bool:
+        """True when this key ring opens the row (its key is present and the ciphertext authenticates)."""
+        if row.key_id not in self.ring.keys:
+            return False
+        try:
+            self.ring.open(row.key_id, row.ciphertext, aad=_aad(row.owner_kind, row.owner_id, row.name))
+        except SecretsError:
+            return False
+        return True
+
+    def unreadable(self, session: Session, *, owner_kind: str | None = None,
+                   owner_id: int | None = None) -> list[StoredSecret]:
+        """Stored secrets this installation cannot open (e.g. a backup restored without its key)."""
+        q = select(StoredSecret)
+        if owner_kind is not None:
+            q = q.where(StoredSecret.owner_kind == owner_kind)
+        if owner_id is not None:
+            q = q.where(StoredSecret.owner_id == owner_id)
+        return [row for row in session.scalars(q) if not self.can_open(row)]
 
     def delete(self, session: Session, *, owner_kind: str, owner_id: int, name: str) -> bool:
         """Remove a secret; True when one existed."""

@@ -155,7 +155,8 @@ def _accounts_context(request: Request, session: Session, user: User, character_
         chars = [c for c in chars if c.id == character_id]
         if not chars:
             raise InvalidInput(f"No character with id {character_id}.", field="character")
-    rows = accounts.list_accounts(session, user=user, character_id=character_id)
+    rows = accounts.list_accounts_checked(session, runtime=get_runtime(request), user=user,
+                                          character_id=character_id)
     by_character: dict[int, list[dict[str, Any]]] = {c.id: [] for c in chars}
     for account in rows:
         by_character.setdefault(account.character_id, []).append({

@@ -55,13 +55,17 @@ def _credentials(body: CredentialsIn) -> Credentials:
 def read_accounts(
     principal: Reader,
     session: SessionDep,
+    runtime: RuntimeDep,
     character_id: int | None = Query(None),
     platform: str | None = Query(None, max_length=32),
     status_: AccountStatus | None = Query(None, alias="status"),
 ) -> AccountsPublic:
-    """Accounts of the characters you can see."""
-    rows = svc.list_accounts(session, user=principal.user, character_id=character_id, platform=platform,
-                             status=status_)
+    """Accounts of the characters you can see.
+
+    Credentials this installation cannot decrypt show as ``needs_reconnect``, the reason in ``last_error``.
+    """
+    rows = svc.list_accounts_checked(session, runtime=runtime, user=principal.user, character_id=character_id,
+                                     platform=platform, status=status_)
     return AccountsPublic(data=[account_public(session, a) for a in rows], count=len(rows))
 
 
