@@ -328,7 +328,8 @@ class InputGuard:
 # ---- the store: every value written must fit its column on both databases ----------------------
 
 
-def _column_problem(column: Any, value: Any) -> str | None:
+def column_problem(column: Any, value: Any) -> str | None:
+    """Why ``value`` would not be stored in ``column`` by every database, or None."""
     if value is None:
         return None
     kind = column.type
@@ -362,7 +363,7 @@ def _check_flush(session: Session, _context: Any, _instances: Any) -> None:
                 continue
             value = state.dict.get(attr.key)
             for column in attr.columns:
-                problem = _column_problem(column, value)
+                problem = column_problem(column, value)
                 if problem:
                     raise InvalidInput(f"{attr.key}: {problem}.", field=attr.key)
 
