@@ -170,3 +170,11 @@ def test_delivery_log_keeps_status_and_timing_only(api: TestClient, runtime: Run
     with runtime.db.session() as s:
         assert s.query(Webhook).count() == 1
         assert all("banner" not in d.last_error for d in s.query(WebhookDelivery))
+
+
+def test_the_setting_is_shown_in_settings(client: TestClient, make_user: Callable[..., User],
+                                          login: Callable[..., None]) -> None:
+    make_user(owner=True)
+    login(client)
+    page = client.get("/settings")
+    assert page.status_code == 200 and "AINF_WEBHOOK_ALLOW_PRIVATE_TARGETS" in page.text
