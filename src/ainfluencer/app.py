@@ -37,6 +37,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
 )
 from ainfluencer.api.schemas import ErrorResponse
 from ainfluencer.csrf import csrf_protect
+from ainfluencer.input_guard import InputGuard, check_int_params
 from ainfluencer.mcp import http as mcp_http
 from ainfluencer.middleware import BodySizeLimit, Metrics, SecurityHeaders
 from ainfluencer.posts import api as posts_api
@@ -111,6 +112,25 @@ class BackgroundRoles:
             queue.remove_dispatcher(self.dispatcher)  # type: ignore[arg-type]
 
 
+def warn_unreadable_credentials(runtime: Runtime) -> None:
+    """At start: say which stored credentials this key ring cannot decrypt, and mark their accounts."""
+    from ainfluencer.services import accounts
+    from ainfluencer.services.secrets import UNREADABLE_MESSAGE
+
+    try:
+        with runtime.db.session() as s:
+            rows = runtime.secrets.unreadable(s)
+            flagged = accounts.flag_unreadable_credentials(s, runtime.secrets) if rows else []
+            names = [f"{a.platform} {a.handle or a.id}" for a in flagged]
+    except Exception:  # a database not migrated yet: the first request says so
+        log.debug("credential check at start skipped", exc_info=True)
+        return
+    if rows:
+        log.warning("%d stored credential(s) cannot be decrypted (accounts: %s): %s. Restore the original "
+                    "key file or AINF_ENCRYPTION_KEY, or reconnect them.", len(rows), ", ".join(names) or "none",
+                    UNREADABLE_MESSAGE)
+
+
 def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     """The ASGI app. ``roles`` adds the in-process worker and/or scheduler."""
     from fastapi.templating import Jinja2Templates
@@ -121,6 +141,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warn_unreadable_credentials(runtime)
         background.start()
         try:
             yield
@@ -136,6 +157,7 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
             "`Authorization: Bearer ainf_...`. Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(check_int_params)],
         docs_url=None,
         redoc_url=None,
     )
@@ -165,7 +187,9 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
             swagger_favicon_url="/static/vendor/favicon-32x32.png",
         )
 
-    # Outermost first: metrics see everything, the size limit guards the app.
+    # Outermost first: metrics see everything, the size limit guards the app, the input guard reads
+    # only bodies the size limit let through.
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes,
                        upload_max_bytes=runtime.settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)

@@ -543,9 +543,16 @@ def backup(
 def restore(
     archive: Annotated[Path, typer.Argument(help="a backup archive made by `ainfluencer backup`")],
     yes: Annotated[bool, typer.Option("--yes", help="do not ask before replacing the data")] = False,
+    clean: Annotated[bool, typer.Option(
+        "--clean", help="remove NUL bytes and invalid Unicode and shorten over-long text in the rows the "
+                        "check lists, instead of refusing (e.g. a SQLite backup restored into PostgreSQL)")] = False,
     data_dir: DataOpt = None,
 ) -> None:
-    """Replace the database contents with a backup (works across SQLite and PostgreSQL)."""
+    """Replace the database contents with a backup (works across SQLite and PostgreSQL).
+
+    Every value is checked first; rows a database would refuse are listed (table, id, field) and
+    nothing changes, unless --clean is given.
+    """
     from ainfluencer.services.backup import restore_backup
 
     _apply(data_dir=data_dir)
@@ -557,10 +564,12 @@ def restore(
         raise typer.Exit(1)
     try:
         with _progress() as (p, task):
-            restore_backup(runtime, archive, progress=lambda pct, msg: p.update(task, completed=pct, description=msg))
+            result = restore_backup(runtime, archive, clean=clean,
+                                    progress=lambda pct, msg: p.update(task, completed=pct, description=msg))
     except ValueError as exc:
         raise _fail(exc) from exc
-    console.print(f"[green]✓[/green] restored {archive.name}")
+    cleaned = f" ({result['cleaned_values']} value(s) cleaned)" if result.get("cleaned_values") else ""
+    console.print(f"[green]✓[/green] restored {archive.name}{cleaned}")
 
 
 class _progress:

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="logging level")
     log_format: Literal["text", "json"] = Field("text", description="log line format")
     trust_proxy_headers: bool = Field(False, description="honour X-Forwarded-* (behind a reverse proxy)")
+    webhook_allow_private_targets: bool = Field(
+        False, description="let webhooks reach loopback, private and link-local addresses (receivers on your LAN)"
+    )
     x_client_id: str = Field("", description="X OAuth 2.0 client id (developer.x.com app; PKCE connect)")
     x_client_secret: SecretStr = Field(SecretStr(""), description="X OAuth 2.0 client secret (confidential apps)")
     facebook_app_id: str = Field("", description="Meta app id for Facebook Login (Facebook Pages and Instagram)")

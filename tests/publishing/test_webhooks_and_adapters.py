@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from publishing_helpers import World, drain, jobs_of, make_character, pub_row, publish
 
+from ainfluencer.config import Settings
 from ainfluencer.db.models import JobStatus, User
 from ainfluencer.db.models_publishing import PublicationStatus, WebhookDelivery
 from ainfluencer.runtime import Runtime
@@ -53,6 +54,13 @@ class Receiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The receivers here listen on 127.0.0.1, a private target: allowed as a self-hosted setup would."""
+    settings.webhook_allow_private_targets = True
+    return settings
 
 
 @pytest.fixture

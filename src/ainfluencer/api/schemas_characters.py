@@ -15,6 +15,9 @@ PERSONA_DOC = (
 )
 
 
+# An API key travels in an HTTP header: visible ASCII only (anything else cannot be sent at all).
+API_KEY_PATTERN = r"^[\x21-\x7e]*$"
+
 class FallbackStep(BaseModel):
     """One step of a character's text-model chain."""
 
@@ -365,7 +368,7 @@ class TextBackendCreate(BaseModel):
     kind: BackendKind
     base_url: str = Field(default="", description="empty uses the kind's default URL")
     default_model: str = ""
-    api_key: str | None = Field(default=None, description="write-only")
+    api_key: str | None = Field(default=None, max_length=1000, pattern=API_KEY_PATTERN, description="write-only")
     paid: bool | None = Field(default=None, description="calls cost money (default: from the kind and URL)")
     enabled: bool = True
     timeout_s: float = Field(default=60.0, gt=0, le=600)
@@ -379,7 +382,8 @@ class TextBackendUpdate(BaseModel):
     name: str | None = None
     base_url: str | None = None
     default_model: str | None = None
-    api_key: str | None = Field(default=None, description="write-only; empty string removes the key")
+    api_key: str | None = Field(default=None, max_length=1000, pattern=API_KEY_PATTERN,
+                                description="write-only; empty string removes the key")
     paid: bool | None = None
     enabled: bool | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=600)
@@ -418,7 +422,7 @@ class ConnectionTestValues(BaseModel):
 
     kind: BackendKind
     base_url: str = ""
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, max_length=1000, pattern=API_KEY_PATTERN)
 
 
 class ModelPull(BaseModel):

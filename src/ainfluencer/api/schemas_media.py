@@ -210,7 +210,7 @@ class GenerateImages(BaseModel):
     count: int = Field(default=1, ge=1, le=16)
     width: int = Field(default=1024, ge=64, le=4096)
     height: int = Field(default=1024, ge=64, le=4096)
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     steps: int | None = Field(default=None, ge=1, le=150)
     guidance: float | None = Field(default=None, ge=0, le=30)
     negative_prompt: str = Field(default="", max_length=1000)

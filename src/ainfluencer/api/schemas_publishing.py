@@ -19,7 +19,8 @@ class CredentialsIn(BaseModel):
     refresh_token: SecretStr | None = None
     expires_at: datetime | None = None
     extra: dict[str, str] = Field(default_factory=dict,
-                                  description="non-secret ids: chat_id, page_id, instance_url, handle ...")
+                                  description="non-secret ids: chat_id, page_id, instance_url, handle ...; "
+                                              "Telegram: api_url, a self-hosted Bot API server")
     secret_extra: dict[str, SecretStr] = Field(default_factory=dict, description="e.g. client_secret")
 
 
@@ -102,6 +103,8 @@ class ChatDiscovery(BaseModel):
 
     platform: str = "telegram"
     token: SecretStr
+    api_url: str = Field("", max_length=500, description="the bot's own Bot API server (default the public one, "
+                         "https://api.telegram.org); pass the same value as credentials.extra.api_url when connecting")
 
 
 class ChatsPublic(BaseModel):
@@ -298,7 +301,8 @@ class WebhookDeliveryPublic(BaseModel):
     event: str
     status: str
     attempts: int
-    response_status: int | None
+    response_status: int | None = Field(description="the endpoint's HTTP status (its body is never stored)")
+    duration_ms: int | None = Field(None, description="how long the last attempt took")
     last_error: str
     created_at: datetime
     delivered_at: datetime | None

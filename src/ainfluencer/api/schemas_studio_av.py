@@ -28,7 +28,7 @@ class VoiceUpdate(BaseModel):
     speed: float | None = Field(default=None, gt=0, le=4)
     pitch: float | None = Field(default=None, ge=-24, le=24)
     style: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
 
 
 class VoiceEnginePublic(BaseModel):

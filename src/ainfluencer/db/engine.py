@@ -49,6 +49,9 @@ class Database:
     """Holds one engine and its session factory."""
 
     def __init__(self, url: str) -> None:
+        from ainfluencer.input_guard import install_flush_guard
+
+        install_flush_guard()  # every value written fits its column on SQLite and PostgreSQL alike
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)

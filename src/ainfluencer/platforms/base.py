@@ -33,6 +33,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from ainfluencer.logging_setup import register_secret
+
 
 class PlatformError(Exception):
     """Base of adapter failures; ``platform_message`` is the network's own words."""
@@ -188,6 +190,9 @@ class PlatformAdapter(abc.ABC):
     name: str = ""
     display_name: str = ""
     capabilities: Capabilities
+    #: The ``credentials.extra`` key holding a per-account API server URL ("" when the network has
+    #: none). The core checks it like any outbound destination a person typed, before connecting.
+    server_url_key: str = ""
     #: True when ``find_published`` returning None *proves* the post is not on the network (the
     #: listing it reads is complete and current back to ``since``), so the core may re-send. Such an
     #: adapter raises :class:`ReconcileUndecided` (or a transient error) whenever it cannot be sure.
@@ -196,6 +201,10 @@ class PlatformAdapter(abc.ABC):
     def __init__(self, credentials: Credentials, **transport: Any) -> None:
         """``transport`` injects clients/base URLs so tests can point the SDK at a local server."""
         self.credentials = credentials
+        # Whatever an SDK logs about its requests, the credentials it was handed are masked.
+        for value in (credentials.access_token, credentials.refresh_token, *credentials.secret_extra.values()):
+            if value is not None:
+                register_secret(value.get_secret_value())
         self.transport = transport
 
     def __repr__(self) -> str:

@@ -38,6 +38,7 @@ from telegram import (
     InputMediaPhoto,
     InputMediaVideo,
     Message,
+    User,
 )
 from telegram.constants import ChatMemberStatus, ChatType, FileSizeLimit, FloodLimit, MediaGroupLimit, MessageLimit
 from telegram.error import (
@@ -73,8 +74,46 @@ from ainfluencer.platforms.base import (
 
 log = logging.getLogger(__name__)
 
-API_BASE_URL = "https://api.telegram.org/bot"
-FILE_BASE_URL = "https://api.telegram.org/file/bot"
+DEFAULT_SERVER_URL = "https://api.telegram.org"
+API_BASE_URL = DEFAULT_SERVER_URL + "/bot"
+FILE_BASE_URL = DEFAULT_SERVER_URL + "/file/bot"
+# credentials.extra key of a per-account Bot API server (a self-hosted ``telegram-bot-api`` for 2 GB
+# uploads and local mode); absent or empty means the public one.
+SERVER_URL_KEY = "api_url"
+
+
+def normalize_server_url(value: str) -> str:
+    """``https://host[:port][/prefix]`` without a trailing slash or ``/bot`` ("" means the default)."""
+    value = (value or "").strip().rstrip("/")
+    if value.endswith("/bot"):
+        value = value[: -len("/bot")]
+    return "" if value == DEFAULT_SERVER_URL else value
+
+
+def server_transport(server_url: str) -> dict[str, str]:
+    """The ``base_url``/``base_file_url`` pair python-telegram-bot wants for a Bot API server."""
+    root = normalize_server_url(server_url) or DEFAULT_SERVER_URL
+    return {"base_url": f"{root}/bot", "base_file_url": f"{root}/file/bot"}
+
+
+class _KnownIdentityBot(Bot):
+    """A Bot that starts with the identity saved at connect, so no ``getMe`` precedes every call.
+
+    ``Bot.initialize`` always calls ``getMe``; the token is still checked by the call that
+    follows (a revoked token answers 401 there and maps to an auth error).
+    """
+
+    def __init__(self, *args: Any, identity: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ainf_identity = identity
+
+    async def initialize(self) -> None:
+        """Initialise the HTTP clients and take the cached identity instead of asking getMe."""
+        if not self._requests_initialized:
+            await asyncio.gather(self._request[0].initialize(), self._request[1].initialize())
+            self._requests_initialized = True
+        self._bot_user = self._ainf_identity
+        self._bot_initialized = True
 ADMIN_STATUSES = frozenset({ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER})
 
 
@@ -205,6 +244,7 @@ class TelegramAdapter(PlatformAdapter):
 
     name = "telegram"
     display_name = "Telegram"
+    server_url_key = SERVER_URL_KEY
     capabilities = Capabilities(
         # core.telegram.org/bots/api#sendmessage (1-4096), #sendphoto caption 0-1024 (see notes).
         max_text_chars=int(MessageLimit.MAX_TEXT_LENGTH),
@@ -252,8 +292,23 @@ class TelegramAdapter(PlatformAdapter):
     async def _bot(self, op: str) -> AsyncIterator[Bot]:
         """The choke point: one initialised Bot per operation, every failure mapped and masked."""
         token = self._token
-        async with _bot_session(token, op=op, transport=self.transport) as bot:
+        transport = dict(self.transport)
+        if "base_url" not in transport and self.credentials.extra.get(SERVER_URL_KEY):
+            transport.update(server_transport(self.credentials.extra[SERVER_URL_KEY]))
+        if op != "connect":  # connect checks the token and refreshes the identity with getMe
+            identity = self._cached_identity()
+            if identity is not None:
+                transport["identity"] = identity
+        async with _bot_session(token, op=op, transport=transport) as bot:
             yield bot
+
+    def _cached_identity(self) -> User | None:
+        extra = self.credentials.extra
+        bot_id = extra.get("bot_id", "")
+        if not bot_id.isdigit():
+            return None
+        username = extra.get("bot_username", "")
+        return User(id=int(bot_id), first_name=username or "bot", is_bot=True, username=username or None)
 
     # -- contract -----------------------------------------------------------------------------
     async def connect(self) -> AccountInfo:
@@ -408,13 +463,14 @@ class TelegramAdapter(PlatformAdapter):
 async def _bot_session(token: str, *, op: str, transport: dict[str, Any]) -> AsyncIterator[Bot]:
     """An initialised Bot pointed at ``transport['base_url']`` (tests) or api.telegram.org."""
     factory: Callable[[], BaseRequest] = transport.get("request_factory", _default_request)
-    bot = Bot(
-        token,
-        base_url=transport.get("base_url", API_BASE_URL),
-        base_file_url=transport.get("base_file_url", FILE_BASE_URL),
-        request=factory(),
-        get_updates_request=factory(),
-    )
+    options: dict[str, Any] = {
+        "base_url": transport.get("base_url", API_BASE_URL),
+        "base_file_url": transport.get("base_file_url", FILE_BASE_URL),
+        "request": factory(),
+        "get_updates_request": factory(),
+    }
+    identity = transport.get("identity")
+    bot = _KnownIdentityBot(token, identity=identity, **options) if identity is not None else Bot(token, **options)
     log.debug("telegram %s", op)
     try:
         async with bot:
@@ -429,7 +485,7 @@ def _raise_mapped(exc: TelegramError, token: str, op: str) -> NoReturn:
     raise mapped from None  # the original may quote the token
 
 
-async def discover_chats(token: str, **transport: Any) -> list[TelegramChat]:
+async def discover_chats(token: str, *, server_url: str = "", **transport: Any) -> list[TelegramChat]:
     """Channels and groups the bot saw in its pending updates (first-seen order, latest membership state).
 
     Calls ``getUpdates`` without an offset, so nothing is acknowledged or consumed, and without
@@ -437,6 +493,8 @@ async def discover_chats(token: str, **transport: Any) -> list[TelegramChat]:
     cannot use getUpdates (Telegram answers 409); that maps to PlatformPermanentError.
     """
     chats: dict[str, TelegramChat] = {}
+    if server_url and "base_url" not in transport:
+        transport = {**transport, **server_transport(server_url)}
     async with _bot_session(token, op="discover_chats", transport=transport) as bot:
         updates = await bot.get_updates(timeout=0, limit=100)
     for update in updates:

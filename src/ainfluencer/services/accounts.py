@@ -149,6 +149,12 @@ def list_accounts(
     return list(session.scalars(q.order_by(SocialAccount.character_id, SocialAccount.platform, SocialAccount.id)))
 
 
+def list_accounts_checked(session: Session, *, runtime: Runtime, user: User, **filters: Any) -> list[SocialAccount]:
+    """:func:`list_accounts`, with accounts whose credentials cannot be decrypted marked as such first."""
+    flag_unreadable_credentials(session, runtime.secrets)
+    return list_accounts(session, user=user, **filters)
+
+
 # ---- credentials -------------------------------------------------------------------------------
 
 
@@ -425,6 +431,7 @@ def connect_account(
     if character.status == CharacterStatus.archived:
         raise Conflict(f"Character “{character.name}” is archived; restore it before connecting accounts.")
     cls = known_platform(platform)
+    credentials = _checked_server_url(cls, credentials, runtime=runtime, user=user)
     character_name = character.name
     session.commit()  # release the (SQLite) write lock before the network call
     adapter = cls(credentials)
@@ -488,6 +495,7 @@ def reconnect_account(
 ) -> SocialAccount:
     """Replace an account's credentials after a live check that finds the same platform account."""
     cls = known_platform(account.platform)
+    credentials = _checked_server_url(cls, credentials, runtime=runtime, user=user)
     account_id, expected = account.id, account.platform_account_id
     session.commit()
     adapter = cls(credentials)
@@ -507,6 +515,10 @@ def check_health(session: Session, *, runtime: Runtime, account: SocialAccount) 
     if account.status == AccountStatus.disconnected:
         raise Conflict("This account is disconnected; reconnect it with new credentials.")
     account_id = account.id
+    if flag_unreadable_credentials(session, runtime.secrets, [account]):
+        account.last_checked_at = utcnow()
+        session.flush()
+        return account
     creds = load_credentials(session, runtime.secrets, account)
     session.commit()
     adapter = build_adapter(account.platform, creds)
@@ -561,8 +573,12 @@ def mark_needs_reconnect(session: Session, account_id: int, message: str) -> Non
         account.last_checked_at = utcnow()
 
 
-def discover_chats(platform: str, token: str) -> list[dict[str, Any]]:
-    """Chats a bot token has seen (Telegram's "pick the chat from the bot's updates"), passed through."""
+def discover_chats(platform: str, token: str, *, server_url: str = "") -> list[dict[str, Any]]:
+    """Chats a bot token has seen (Telegram's "pick the chat from the bot's updates"), passed through.
+
+    ``server_url`` is the account's own Bot API server (checked by the caller with
+    :func:`check_server_url`); empty means the network's public one.
+    """
     cls = known_platform(platform)
     fn = getattr(sys.modules[cls.__module__], "discover_chats", None)
     if fn is None:
@@ -570,7 +586,7 @@ def discover_chats(platform: str, token: str) -> list[dict[str, Any]]:
     if not token.strip():
         raise InvalidInput("Enter the bot token.", field="token")
     try:
-        chats: Sequence[Any] = run_coro(fn(token.strip()))
+        chats: Sequence[Any] = run_coro(fn(token.strip(), server_url=server_url) if server_url else fn(token.strip()))
     except PlatformAuthError as exc:
         raise InvalidInput(f"{cls.display_name} refused the token: {exc.message}", field="token") from exc
     except PlatformTransientError as exc:
@@ -579,6 +595,64 @@ def discover_chats(platform: str, token: str) -> list[dict[str, Any]]:
         raise InvalidInput(f"{cls.display_name}: {exc.message}", field="token") from exc
     return [dataclasses.asdict(c) if dataclasses.is_dataclass(c) and not isinstance(c, type) else dict(c)
             for c in chats]
+
+
+def check_server_url(value: str, *, allow_private: bool, field: str = "api_url") -> str:
+    """A per-account API server URL (e.g. a self-hosted Telegram Bot API server), normalised, or 422.
+
+    The server is reached with the account's token, so it gets the same destination rule as
+    webhooks: public addresses, unless private targets are allowed (the install's
+    ``webhook_allow_private_targets`` setting, or the owner, who runs the machine, connecting).
+    """
+    from ainfluencer.net_guard import DestinationRefused, check_url
+
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        checked = check_url(value, allow_private=allow_private)
+    except DestinationRefused as exc:
+        raise InvalidInput(f"Bot API server: {exc}", field=field) from None
+    return checked.rstrip("/")
+
+
+def _checked_server_url(cls: type[PlatformAdapter], credentials: Credentials, *, runtime: Runtime,
+                        user: User) -> Credentials:
+    key = cls.server_url_key
+    if not key or not credentials.extra.get(key):
+        return credentials
+    allow = runtime.settings.webhook_allow_private_targets or user.is_owner
+    url = check_server_url(credentials.extra[key], allow_private=allow, field=f"credentials.extra.{key}")
+    return dataclasses.replace(credentials, extra={**credentials.extra, key: url})
+
+
+def credentials_readable(session: Session, secrets: SecretsService, account: SocialAccount) -> bool:
+    """False when some stored credential of the account cannot be opened with this key ring."""
+    return not secrets.unreadable(session, owner_kind=SECRET_OWNER, owner_id=account.id)
+
+
+def flag_unreadable_credentials(session: Session, secrets: SecretsService,
+                                accounts: Sequence[SocialAccount] | None = None) -> list[SocialAccount]:
+    """Mark accounts whose credentials cannot be decrypted as needing a reconnect, with the reason.
+
+    After a restore without the original encryption key nothing else would notice until a post
+    failed; this runs at start, on the accounts list and when a publication is claimed.
+    """
+    from ainfluencer.services.secrets import UNREADABLE_MESSAGE
+
+    owners = {row.owner_id for row in secrets.unreadable(session, owner_kind=SECRET_OWNER)}
+    if not owners:
+        return []
+    candidates = accounts if accounts is not None else list(
+        session.scalars(select(SocialAccount).where(SocialAccount.id.in_(owners))))
+    flagged = []
+    for account in candidates:
+        if account.id in owners and account.status != AccountStatus.disconnected:
+            if account.status != AccountStatus.needs_reconnect or account.last_error != UNREADABLE_MESSAGE:
+                account.status, account.last_error = AccountStatus.needs_reconnect, UNREADABLE_MESSAGE
+            flagged.append(account)
+    session.flush()
+    return flagged
 
 
 def usable_for_publishing(account: SocialAccount) -> str:

@@ -169,6 +169,9 @@ def _snapshot(db: Database, work: Path) -> Iterator[Connection]:
             yield conn
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _dump_table(conn: Connection, table: Table, out: IO[str]) -> int:
     count = 0
     order = list(table.primary_key.columns) or list(table.columns)
@@ -176,7 +179,10 @@ def _dump_table(conn: Connection, table: Table, out: IO[str]) -> int:
     for row in result:
         mapping = row._mapping
         record = {col.name: _encode(mapping[col]) for col in table.columns}
-        out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        if _SURROGATE.search(line):  # a lone surrogate cannot be written as UTF-8: keep it escaped
+            line = json.dumps(record, separators=(",", ":"))
+        out.write(line + "\n")
         count += 1
     return count
 
@@ -387,10 +393,54 @@ def _reset_sequences(conn: Connection, tables: list[Table]) -> None:
         conn.execute(text("SELECT setval(:seq, :value, false)"), {"seq": seq, "value": int(top or 0) + 1})
 
 
-def _load_table(conn: Connection, table: Table, fh: IO[bytes]) -> int:
+@dataclass(frozen=True)
+class BadValue:
+    """One value of an archived row that not every database would accept."""
+
+    table: str
+    row_id: str
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.table} id={self.row_id} {self.field}: {self.problem}"
+
+
+class RestoreRefused(ValueError):
+    """The archive holds values this database would refuse; nothing was changed."""
+
+    def __init__(self, bad: list[BadValue], total: int) -> None:
+        shown = "\n".join(f"  {b}" for b in bad[:50])
+        more = f"\n  ... and {total - len(bad[:50])} more" if total > 50 else ""
+        super().__init__(
+            f"refusing to restore: {total} value(s) in the backup cannot be stored in every database "
+            f"(NUL bytes, invalid Unicode, numbers or text too large for their column). Nothing was changed.\n"
+            f"{shown}{more}\nRestore with --clean to remove NUL bytes and invalid Unicode and shorten over-long "
+            "text in these rows."
+        )
+        self.bad = bad
+        self.total = total
+
+
+def _clean_text(value: str, length: int | None) -> str:
+    value = value.replace("\x00", "")
+    value = value.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
+    return value[:length] if length is not None else value
+
+
+def _clean_value(column: Any, value: Any) -> Any:
+    """A value every database stores, when cleaning can make one (text only; numbers cannot)."""
+    if isinstance(value, str):
+        return _clean_text(value, getattr(column.type, "length", None))
+    if isinstance(value, dict):
+        return {_clean_text(str(k), None): _clean_value(column, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_value(column, v) for v in value]
+    return value
+
+
+def _decoded_rows(table: Table, fh: IO[bytes]) -> Iterator[dict[str, Any]]:
     decoders = {col.name: _decoder(col) for col in table.columns}
-    batch: list[dict[str, Any]] = []
-    count = 0
     for line in fh:
         if not line.strip():
             continue
@@ -401,6 +451,46 @@ def _load_table(conn: Connection, table: Table, fh: IO[bytes]) -> int:
                 continue  # a column this version does not have (same revision: should not happen)
             decode = decoders[name]
             row[name] = decode(value) if decode is not None and value is not None else value
+        yield row
+
+
+def _row_problems(table: Table, row: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    from ainfluencer.input_guard import column_problem
+
+    for column in table.columns:
+        if column.name in row:
+            problem = column_problem(column, row[column.name])
+            if problem:
+                yield column.name, problem
+
+
+def check_archive_rows(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo], tables: list[Table]
+                       ) -> tuple[list[BadValue], int]:
+    """Every archived value any database would refuse, as (table, id, field) — found before any change."""
+    bad: list[BadValue] = []
+    total = 0
+    for table in tables:
+        member = members.get(f"tables/{table.name}.jsonl")
+        fh = tar.extractfile(member) if member is not None else None
+        if fh is None:
+            continue
+        pk = [c.name for c in table.primary_key.columns]
+        for row in _decoded_rows(table, fh):
+            for field, problem in _row_problems(table, row):
+                total += 1
+                if len(bad) < 1000:
+                    row_id = ",".join(str(row.get(k)) for k in pk)
+                    bad.append(BadValue(table.name, row_id, field, problem))
+    return bad, total
+
+
+def _load_table(conn: Connection, table: Table, fh: IO[bytes], *, clean: bool = False) -> int:
+    batch: list[dict[str, Any]] = []
+    count = 0
+    for row in _decoded_rows(table, fh):
+        if clean:
+            for field, _problem in list(_row_problems(table, row)):
+                row[field] = _clean_value(table.columns[field], row[field])
         batch.append(row)
         if len(batch) >= BATCH:
             conn.execute(table.insert(), batch)
@@ -454,8 +544,16 @@ def _restore_media(tar: tarfile.TarFile, members: list[tarfile.TarInfo], media_d
     return restored
 
 
-def restore_backup(runtime: Runtime, path: Path | str, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Replace every row (and restore included media) from an archive; refuses a schema mismatch."""
+def restore_backup(runtime: Runtime, path: Path | str, *, progress: Progress | None = None,
+                   clean: bool = False) -> dict[str, Any]:
+    """Replace every row (and restore included media) from an archive; refuses a schema mismatch.
+
+    Atomic: every archived value is checked first, and values a database would refuse (NUL bytes
+    and lone surrogates, which SQLite stores and PostgreSQL does not; numbers or text beyond their
+    column) stop the restore before anything changes, listed as (table, id, field) in
+    :class:`RestoreRefused`. ``clean=True`` removes NUL bytes and invalid Unicode and shortens
+    over-long text in those rows instead; a number out of range cannot be cleaned and still refuses.
+    """
     report = progress or _noop
     path = Path(path)
     try:
@@ -486,6 +584,12 @@ def restore_backup(runtime: Runtime, path: Path | str, *, progress: Progress | N
         tables = _tables()
         by_name = {m.name: m for m in members}
         counts: dict[str, int] = {}
+        report(4, "checking every value")
+        bad, total = check_archive_rows(tar, by_name, tables)
+        unfixable = [b for b in bad if "between" in b.problem]
+        if bad and (not clean or unfixable):
+            raise RestoreRefused(unfixable or bad, len(unfixable) if unfixable else total)
+        cleaned = total if clean else 0
         report(5, "replacing rows")
         with runtime.db.engine.begin() as conn:
             for table in reversed(tables):
@@ -493,7 +597,7 @@ def restore_backup(runtime: Runtime, path: Path | str, *, progress: Progress | N
             for i, table in enumerate(tables):
                 member = by_name.get(f"tables/{table.name}.jsonl")
                 fh = tar.extractfile(member) if member is not None else None
-                counts[table.name] = _load_table(conn, table, fh) if fh is not None else 0
+                counts[table.name] = _load_table(conn, table, fh, clean=clean) if fh is not None else 0
                 report(5 + int(80 * (i + 1) / max(1, len(tables))), f"restored table {table.name}")
             if conn.dialect.name == "postgresql":
                 _reset_sequences(conn, tables)
@@ -507,4 +611,5 @@ def restore_backup(runtime: Runtime, path: Path | str, *, progress: Progress | N
         "source_dialect": manifest.get("dialect"),
         "tables": counts,
         "media_files": media_files,
+        "cleaned_values": cleaned,
     }

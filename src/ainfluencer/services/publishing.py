@@ -770,6 +770,8 @@ def claim(runtime: Runtime, publication_id: int, seq: int, *, worker: str = "wor
             return {"skipped": f"publication is {pub.status.value}", "status": pub.status.value}
         expect = (pub.status,)
         reason = accounts.usable_for_publishing(account)
+        if not reason:  # credentials from a backup restored without its key: say so, do not try
+            accounts.flag_unreadable_credentials(s, runtime.secrets, [account])
         if not reason and account.status == AccountStatus.needs_reconnect:
             reason = (f"The account needs reconnecting ({account.last_error or 'its token was refused'}); "
                       "reconnect it, then retry.")
@@ -1281,12 +1283,13 @@ def verify_signature(secret: str, body: bytes, header: str, *, timestamp: str | 
     return True
 
 
-def _check_webhook_url(url: str) -> str:
-    url = (url or "").strip()
-    parsed = httpx.URL(url) if url else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise InvalidInput("The webhook URL must be an http:// or https:// address.", field="url")
-    return url
+def _check_webhook_url(url: str, *, allow_private: bool) -> str:
+    from ainfluencer.net_guard import DestinationRefused, check_url
+
+    try:
+        return check_url(url or "", allow_private=allow_private)
+    except DestinationRefused as exc:
+        raise InvalidInput(str(exc), field="url") from None
 
 
 def _check_events(events: Sequence[str] | None) -> list[str]:
@@ -1302,7 +1305,8 @@ def create_webhook(session: Session, *, runtime: Runtime, user: User, url: str, 
     """Register a webhook; returns it with its signing secret (shown once, stored encrypted)."""
     import secrets as pysecrets
 
-    hook = Webhook(user_id=user.id, url=_check_webhook_url(url), events=_check_events(events),
+    checked = _check_webhook_url(url, allow_private=runtime.settings.webhook_allow_private_targets)
+    hook = Webhook(user_id=user.id, url=checked, events=_check_events(events),
                    description=description.strip()[:200], active=active)
     session.add(hook)
     session.flush()
@@ -1329,10 +1333,11 @@ def list_webhooks(session: Session, *, user: User) -> list[Webhook]:
 
 
 def update_webhook(session: Session, *, hook: Webhook, url: str | None = None, events: Sequence[str] | None = None,
-                   description: str | None = None, active: bool | None = None) -> Webhook:
+                   description: str | None = None, active: bool | None = None,
+                   allow_private: bool = False) -> Webhook:
     """Change a webhook's URL, events, description or active flag."""
     if url is not None:
-        hook.url = _check_webhook_url(url)
+        hook.url = _check_webhook_url(url, allow_private=allow_private)
     if events is not None:
         hook.events = _check_events(events)
     if description is not None:
@@ -1391,25 +1396,40 @@ def deliver_webhook(runtime: Runtime, delivery_id: int, *, attempt: int, last_tr
         "X-AInfluencer-Event": event, "X-AInfluencer-Delivery": str(delivery_id),
         TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret.get_secret_value(), body),
     }
-    error, status_code = "", None
+    # The delivery log keeps the status code and the time taken, never what the endpoint answered
+    # or why a connection failed: those would turn webhooks into a probe of other hosts.
+    from ainfluencer.net_guard import DestinationRefused, parse_url, pinned_request, resolve_public
+
+    error, status_code, started = "", None, time.monotonic()
     try:
+        parsed = parse_url(url)
+        address = resolve_public(parsed, allow_private=runtime.settings.webhook_allow_private_targets)
+        target, host_header, extensions = pinned_request(parsed, address)
+        headers.update(host_header)
         if client is not None:
-            resp = client.post(url, content=body, headers=headers)
+            resp = client.post(target, content=body, headers=headers, extensions=extensions)
         else:
-            with httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False) as c:
-                resp = c.post(url, content=body, headers=headers)
+            with httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False) as c:
+                resp = c.post(target, content=body, headers=headers, extensions=extensions)
         status_code = resp.status_code
         if not 200 <= resp.status_code < 300:
-            error = f"HTTP {resp.status_code}: {resp.text[:200]}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
-    permanent = status_code is not None and 400 <= status_code < 500 and status_code not in (408, 429)
+            error = f"HTTP {resp.status_code}"
+    except DestinationRefused:
+        error, status_code = "refused: the URL resolves to an address webhooks may not reach", None
+    except httpx.TimeoutException:
+        error = "no response in time"
+    except httpx.HTTPError:
+        error = "could not deliver (connection failed)"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    refused = error.startswith("refused:")
+    permanent = refused or (status_code is not None and 400 <= status_code < 500 and status_code not in (408, 429))
     with runtime.db.session() as s:
         delivery = s.get(WebhookDelivery, delivery_id)
         if delivery is None:
             return {"skipped": "delivery deleted"}
         delivery.attempts = attempt
         delivery.response_status = status_code
+        delivery.duration_ms = duration_ms
         delivery.last_error = error
         if not error:
             delivery.status, delivery.delivered_at = "delivered", utcnow()

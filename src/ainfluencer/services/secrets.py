@@ -24,9 +24,14 @@ from sqlalchemy.orm import Session
 
 from ainfluencer.config import ConfigError, Settings
 from ainfluencer.db.models import StoredSecret
+from ainfluencer.logging_setup import register_secret
 
 KEYRING_FILE = "encryption.keys"
 ENV_KEY_ID = "env"
+# What a person reads wherever a credential cannot be opened (accounts page, /readyz, a failed post).
+UNREADABLE_MESSAGE = (
+    "reconnect: these credentials were sealed with a key that is not in this installation's key ring"
+)
 
 
 class SecretsError(Exception):
@@ -121,6 +126,21 @@ class KeyRing:
             raise SecretsError("stored secret failed authentication (tampered or wrong key)") from exc
 
 
+def _register_for_redaction(plain: str) -> None:
+    # Every value this service seals or opens is masked in the process's logs from then on; a JSON
+    # bundle (OAuth tokens, app passwords) registers each of its string values as well.
+    register_secret(plain)
+    if plain.startswith("{"):
+        try:
+            bundle = json.loads(plain)
+        except ValueError:
+            return
+        if isinstance(bundle, dict):
+            for item in bundle.values():
+                if isinstance(item, str):
+                    register_secret(item)
+
+
 def _aad(owner_kind: str, owner_id: int, name: str) -> bytes:
     # Binding the row's identity stops a ciphertext being copied onto another row.
     return f"{owner_kind}:{owner_id}:{name}".encode()
@@ -138,6 +158,7 @@ class SecretsService:
     def put(self, session: Session, *, owner_kind: str, owner_id: int, name: str, value: str | SecretStr) -> None:
         """Create or replace a secret."""
         plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+        _register_for_redaction(plain)
         key_id, blob = self.ring.seal(plain, aad=_aad(owner_kind, owner_id, name))
         row = session.scalar(
             select(StoredSecret).where(
@@ -160,7 +181,29 @@ class SecretsService:
         )
         if row is None:
             return None
-        return SecretStr(self.ring.open(row.key_id, row.ciphertext, aad=_aad(owner_kind, owner_id, name)))
+        plain = self.ring.open(row.key_id, row.ciphertext, aad=_aad(owner_kind, owner_id, name))
+        _register_for_redaction(plain)
+        return SecretStr(plain)
+
+    def can_open(self, row: StoredSecret) -> bool:
+        """True when this key ring opens the row (its key is present and the ciphertext authenticates)."""
+        if row.key_id not in self.ring.keys:
+            return False
+        try:
+            self.ring.open(row.key_id, row.ciphertext, aad=_aad(row.owner_kind, row.owner_id, row.name))
+        except SecretsError:
+            return False
+        return True
+
+    def unreadable(self, session: Session, *, owner_kind: str | None = None,
+                   owner_id: int | None = None) -> list[StoredSecret]:
+        """Stored secrets this installation cannot open (e.g. a backup restored without its key)."""
+        q = select(StoredSecret)
+        if owner_kind is not None:
+            q = q.where(StoredSecret.owner_kind == owner_kind)
+        if owner_id is not None:
+            q = q.where(StoredSecret.owner_id == owner_id)
+        return [row for row in session.scalars(q) if not self.can_open(row)]
 
     def delete(self, session: Session, *, owner_kind: str, owner_id: int, name: str) -> bool:
         """Remove a secret; True when one existed."""

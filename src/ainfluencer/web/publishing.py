@@ -156,7 +156,8 @@ def _accounts_context(request: Request, session: Session, user: User, character_
         chars = [c for c in chars if c.id == character_id]
         if not chars:
             raise InvalidInput(f"No character with id {character_id}.", field="character")
-    rows = accounts.list_accounts(session, user=user, character_id=character_id)
+    rows = accounts.list_accounts_checked(session, runtime=get_runtime(request), user=user,
+                                          character_id=character_id)
     by_character: dict[int, list[dict[str, Any]]] = {c.id: [] for c in chars}
     for account in rows:
         by_character.setdefault(account.character_id, []).append({
@@ -265,7 +266,7 @@ def create_oauth_choice(pending_id: str, request: Request, session: SessionDep, 
 @router.post("/accounts/connect/telegram")
 def create_telegram_account(request: Request, session: SessionDep, user: CurrentUser, form: Form) -> Response:
     """Telegram: bot token → chats found in the bot's updates → pick one (or type its id) → connect."""
-    values = {k: _text(form, k) for k in ("token", "chat_id", "chat_manual")}
+    values = {k: _text(form, k) for k in ("token", "chat_id", "chat_manual", "api_url")}
     character_id: int | None = None
     chats: list[dict[str, Any]] = []
     try:
@@ -275,14 +276,17 @@ def create_telegram_account(request: Request, session: SessionDep, user: Current
         if not values["token"]:
             raise InvalidInput("Enter the bot token from @BotFather.", field="token")
         if _text(form, "action") == "find" or not (values["chat_id"] or values["chat_manual"]):
-            chats = accounts.discover_chats("telegram", values["token"])
+            allow = get_runtime(request).settings.webhook_allow_private_targets or user.is_owner
+            server = accounts.check_server_url(values["api_url"], allow_private=allow)
+            chats = accounts.discover_chats("telegram", values["token"], server_url=server)
             if not chats:
                 raise InvalidInput("The bot has seen no channel or group yet. Add it as an administrator of your "
                                    "channel (or post something in the group), then press “Find chats” again — or "
                                    "type the chat id.", field="chat_id")
             return _render_accounts(request, session, user, character_id, forms={"telegram": values}, chats=chats)
         chat = values["chat_manual"] or values["chat_id"]
-        creds = accounts.credentials_from_input(access_token=values["token"], extra={"chat_id": chat})
+        extra = {"chat_id": chat, "api_url": values["api_url"]} if values["api_url"] else {"chat_id": chat}
+        creds = accounts.credentials_from_input(access_token=values["token"], extra=extra)
         account = accounts.connect_account(session, runtime=get_runtime(request), user=user,
                                            character_id=character_id, platform="telegram", credentials=creds,
                                            ip=client_ip(request))

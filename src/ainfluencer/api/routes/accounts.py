@@ -55,13 +55,17 @@ def _credentials(body: CredentialsIn) -> Credentials:
 def read_accounts(
     principal: Reader,
     session: SessionDep,
+    runtime: RuntimeDep,
     character_id: int | None = Query(None),
     platform: str | None = Query(None, max_length=32),
     status_: AccountStatus | None = Query(None, alias="status"),
 ) -> AccountsPublic:
-    """Accounts of the characters you can see."""
-    rows = svc.list_accounts(session, user=principal.user, character_id=character_id, platform=platform,
-                             status=status_)
+    """Accounts of the characters you can see.
+
+    Credentials this installation cannot decrypt show as ``needs_reconnect``, the reason in ``last_error``.
+    """
+    rows = svc.list_accounts_checked(session, runtime=runtime, user=principal.user, character_id=character_id,
+                                     platform=platform, status=status_)
     return AccountsPublic(data=[account_public(session, a) for a in rows], count=len(rows))
 
 
@@ -77,9 +81,11 @@ def read_platforms(principal: Reader) -> PlatformsPublic:
 
 
 @router.post("/discover-chats", response_model=ChatsPublic)
-def discover_chats(body: ChatDiscovery, principal: Writer) -> ChatsPublic:
-    """Chats a bot token has seen (pick the channel instead of typing its id)."""
-    return ChatsPublic(data=svc.discover_chats(body.platform, body.token.get_secret_value()))
+def discover_chats(body: ChatDiscovery, principal: Writer, runtime: RuntimeDep) -> ChatsPublic:
+    """Chats a bot token has seen (pick the channel instead of typing its id), on ``api_url`` when given."""
+    allow = runtime.settings.webhook_allow_private_targets or principal.user.is_owner
+    server = svc.check_server_url(body.api_url, allow_private=allow)
+    return ChatsPublic(data=svc.discover_chats(body.platform, body.token.get_secret_value(), server_url=server))
 
 
 @router.post("", response_model=AccountPublic, status_code=status.HTTP_201_CREATED)

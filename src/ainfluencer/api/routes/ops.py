@@ -47,12 +47,34 @@ def readiness(runtime: Runtime) -> tuple[bool, dict[str, Any]]:
         last = max((b.beat_at for b in beats if b.component == component), default=None)
         entry["last_beat"] = last.isoformat() if last else None
         checks[component] = entry
-    return all(c["ok"] for c in checks.values()), checks
+    ready = all(c["ok"] for c in checks.values())
+    checks["credentials"] = _credentials_check(runtime)
+    return ready, checks
+
+
+def _credentials_check(runtime: Runtime) -> dict[str, Any]:
+    # Reported, not blocking: an instance whose stored credentials came from another key ring still
+    # serves pages and everything else; a person has to reconnect the accounts named here.
+    from ainfluencer.services.secrets import UNREADABLE_MESSAGE
+
+    try:
+        with runtime.db.session() as s:
+            rows = runtime.secrets.unreadable(s)
+    except Exception as exc:  # noqa: BLE001 - readiness answers, whatever broke
+        return {"ok": False, "error": exc.__class__.__name__}
+    if not rows:
+        return {"ok": True, "unreadable": 0}
+    accounts = sorted({r.owner_id for r in rows if r.owner_kind == "social_account"})
+    return {"ok": False, "unreadable": len(rows), "accounts": accounts, "message": UNREADABLE_MESSAGE}
 
 
 @router.get("/readyz")
 def read_readyz(runtime: RuntimeDep) -> Response:
-    """Ready when the database answers and a worker and the leading scheduler beat recently."""
+    """Ready when the database answers and a worker and the leading scheduler beat recently.
+
+    ``checks.credentials`` lists stored credentials this key ring cannot decrypt (a backup restored
+    without its key); it does not make the instance unready, but names what to reconnect.
+    """
     ok, checks = readiness(runtime)
     return JSONResponse({"ready": ok, "version": __version__, "checks": checks}, status_code=200 if ok else 503)
 

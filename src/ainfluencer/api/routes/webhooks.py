@@ -29,7 +29,12 @@ def read_webhooks(principal: Reader, session: SessionDep) -> WebhooksPublic:
 @router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED)
 def create_webhook(body: WebhookCreate, request: Request, principal: Writer, session: SessionDep,
                    runtime: RuntimeDep) -> WebhookCreated:
-    """Register a webhook; the response holds its signing secret once."""
+    """Register a webhook; the response holds its signing secret once.
+
+    The URL must reach a public address: loopback, private, link-local and cloud-metadata
+    destinations are refused (422 on ``url``) unless the server sets
+    ``AINF_WEBHOOK_ALLOW_PRIVATE_TARGETS``; the address is checked again at every delivery.
+    """
     hook, secret = svc.create_webhook(session, runtime=runtime, user=principal.user, url=body.url,
                                       events=body.events, description=body.description, active=body.active,
                                       ip=client_ip(request))
@@ -43,11 +48,12 @@ def read_webhook(webhook_id: int, principal: Reader, session: SessionDep) -> Web
 
 
 @router.patch("/{webhook_id}", response_model=WebhookPublic)
-def update_webhook(webhook_id: int, body: WebhookUpdate, principal: Writer, session: SessionDep) -> WebhookPublic:
-    """Change URL, events, description or active flag."""
+def update_webhook(webhook_id: int, body: WebhookUpdate, principal: Writer, session: SessionDep,
+                   runtime: RuntimeDep) -> WebhookPublic:
+    """Change URL, events, description or active flag (the URL is checked as at creation)."""
     hook = svc.get_webhook(session, webhook_id, user=principal.user)
     svc.update_webhook(session, hook=hook, url=body.url, events=body.events, description=body.description,
-                       active=body.active)
+                       active=body.active, allow_private=runtime.settings.webhook_allow_private_targets)
     return WebhookPublic.model_validate(hook)
 
 
