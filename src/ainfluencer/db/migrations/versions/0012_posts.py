@@ -4,7 +4,7 @@ A post names media by vault asset id only. ``post_events`` records every state c
 and when; ``post_comments`` holds the discussion while a post is reviewed.
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-07 07:10:00
 """
 

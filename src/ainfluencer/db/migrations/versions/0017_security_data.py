@@ -4,15 +4,15 @@ A delivery used to record the first 200 characters of the endpoint's answer and 
 error's text, which let a webhook probe hosts and ports. The log now keeps the HTTP status and
 the time taken; what was stored before is replaced by the status alone.
 
-Revision ID: 0009
-Revises: 0007
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 07:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
