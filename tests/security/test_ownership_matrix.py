@@ -25,10 +25,12 @@ from hypothesis import find
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from ainfluencer.academy.models import TeamLesson
 from ainfluencer.db.models import (
     ApiToken,
     Base,
     Character,
+    GeneratedText,
     Job,
     PersonaTemplate,
     TextBackendConfig,
@@ -39,6 +41,7 @@ from ainfluencer.db.models_automation import AutomationRule, AutomationRun, Trig
 from ainfluencer.db.models_calendar import PostingSlot
 from ainfluencer.db.models_media import Appearance, Asset, AssetKind, ReferencePhoto, ReviewState
 from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount, Webhook
+from ainfluencer.posts.models import Post, PostStatus
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import auth, oauth
 
@@ -58,12 +61,21 @@ NOT_IDS: dict[str, str | None] = {
     "platform": "mastodon",
     "token": None,  # /m/{token}: a signed capability link, checked by its signature, not by owner
     "path": None,  # static files
+    # Public catalogues, the same for everyone (the Academy's built-in courses, its docs, the voice list):
+    "course": None,
+    "name": None,
+    "voice_id": None,
 }
 
-# Installation-wide rows (no user owns them): members may read them (200); changing them is owner-only,
-# so anything else a member sends must answer 403 and change nothing.
+# Routes whose ``{action}`` takes other words than a publication's.
+ACTIONS = {"/api/v1/posts": "approve", "/posts": "approve"}
+
+# Installation-wide rows (no user owns them): members may read them (200, or 403 for an owner-only page
+# such as an edit form); changing them is owner-only, so anything else a member sends must answer 403
+# and change nothing.
 SHARED = {
     "backend_id": "model servers the owner configures; members read them to pick a character's model chain",
+    "lesson_id": "lessons the owner writes for the whole team; members read them, only the owner edits",
 }
 NO_SUCH_ID = 987_654_321
 
@@ -159,6 +171,12 @@ FACTORIES: dict[str, Callable[[World, Any], int | str]] = {
                                                      asset_id=w.get("asset_id"),
                                                      consent_statement="I am this person and I consent.")),
     "slot_id": lambda w, s: w.add(s, PostingSlot(character_id=w.get("character_id"), weekdays=[0], hour=9)),
+    "post_id": lambda w, s: w.add(s, Post(character_id=w.get("character_id"), status=PostStatus.in_review,
+                                          text="A's draft", created_by=w.a.id)),
+    "generated_text_id": lambda w, s: w.add(s, GeneratedText(character_id=w.get("character_id"), platform="mastodon",
+                                                             kind="post", style="casual", text="A's words",
+                                                             backend="offline", created_by=w.a.id)),
+    "lesson_id": lambda w, s: w.add(s, TeamLesson(title="House style", body="Write like us.")),
     "run_id": lambda w, s: w.add(s, AutomationRun(rule_id=w.get("rule_id"), character_id=w.get("character_id"),
                                                   trigger="manual", created_by=w.a.id)),
 }
@@ -269,7 +287,7 @@ def fill(world: World, method: str, path: str, params: list[str]) -> tuple[dict[
         if name in NOT_IDS:
             if NOT_IDS[name] is None:
                 return None, None
-            values[name] = NOT_IDS[name]
+            values[name] = ACTIONS.get(path.split("/{")[0], NOT_IDS[name]) if name == "action" else NOT_IDS[name]
         elif name in FACTORIES:
             values[name] = world.get(name)
         else:
@@ -319,7 +337,8 @@ def test_second_user_gets_404_for_every_id_route_and_changes_nothing(
         changed = sorted(t for t in before if before[t] != after[t])
         shared = [name for name in params if name in SHARED]
         if shared:
-            ok = r.status_code == 200 if method == "GET" else (
+            # Reading is open to members; a page that only the owner may use (an edit form) may refuse.
+            ok = r.status_code in (200, 403) if method == "GET" else (
                 r.status_code == 403 and "sent from another site" not in r.text)
         else:
             # Refused, and in the very words an id that does not exist gets: B learns nothing about A's row

@@ -356,14 +356,15 @@ def set_token_auto_approve(session: Session, *, by: User, token_id: int, enabled
     Only the owner may, and only signed in: a token must never be able to grant itself (or a sibling)
     the right to skip review.
     """
+    # Another user's token answers exactly like a missing one, before any role check can tell them apart.
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != by.id:
+        raise NotFound("No such API token.")
     if not by.is_owner:
         raise PermissionDenied("Only the owner can let a token's drafts skip review.", field="auto_approve")
     if with_token:
         raise PermissionDenied("Auto-approval is granted by the owner signed in to the web app, not with an API "
                                "token.", field="auto_approve", code="session_required")
-    token = session.get(ApiToken, token_id)
-    if token is None or token.user_id != by.id:
-        raise NotFound("No such API token.")
     if enabled and token.revoked_at is not None:
         raise Conflict("This token is revoked.", field="auto_approve")
     if token.auto_approve != enabled:
