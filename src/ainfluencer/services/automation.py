@@ -265,7 +265,7 @@ def _character_accounts(session: Session, character: Character) -> list[SocialAc
 
 
 def _clean_targets(session: Session, character: Character, step: dict[str, Any], where: str) -> dict[str, Any]:
-    from ainfluencer.services.accounts import known_platform
+    from ainfluencer.services.accounts import known_spec, platforms_of
 
     ids = step.get("account_ids") or []
     platforms = step.get("platforms") or []
@@ -283,7 +283,7 @@ def _clean_targets(session: Session, character: Character, step: dict[str, Any],
     for j, raw in enumerate(platforms):
         name = str(raw).strip().lower()
         try:
-            known_platform(name)
+            known_spec(name, platforms_of(session))
         except AppError:
             raise InvalidInput(f"Unknown network {name!r}.", field=f"{where}.platforms.{j}") from None
         clean_platforms.append(name)
@@ -1007,7 +1007,7 @@ def _step_post(ctx: _Ctx, index: int, step: dict[str, Any]) -> dict[str, Any]:
         for it, when in zip(ready, times, strict=False):
             at = when.isoformat() if when else "now"
             if ctx.plan:
-                cls = accounts.known_platform(account.platform)
+                cls = accounts.known_platform(account.platform, accounts.platforms_of(ctx.session))
                 if cls.capabilities.requires_media and not it["media"]:
                     failed += 1
                     lines.append(f"{handle}: would fail: {cls.display_name} posts need media")
