@@ -37,6 +37,7 @@ from ainfluencer.db.models_calendar import AccountCalendarSettings, PostingSlot,
 from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount
 from ainfluencer.errors import Conflict, InvalidInput, NotFound
 from ainfluencer.platforms.base import Capabilities, PlatformAdapter
+from ainfluencer.platforms.registry import PlatformRegistry
 from ainfluencer.services import accounts
 
 S = PublicationStatus
@@ -793,10 +794,10 @@ HISTORY_DAYS = 180
 GENERIC_BEST_HOURS: tuple[tuple[int, int], ...] = ((1, 12), (2, 9), (3, 12), (0, 18), (4, 11))
 
 
-def default_best_hours(platform: str) -> tuple[tuple[int, int], ...]:
+def default_best_hours(platform: str, platforms: PlatformRegistry | None = None) -> tuple[tuple[int, int], ...]:
     """The network's declared typical good (weekday, local hour) pairs, or the generic ones."""
     try:
-        return accounts.known_spec(platform).best_times or GENERIC_BEST_HOURS
+        return accounts.known_spec(platform, platforms).best_times or GENERIC_BEST_HOURS
     except InvalidInput:
         return GENERIC_BEST_HOURS
 
@@ -859,7 +860,7 @@ def best_times(session: Session, *, account: SocialAccount, tz: ZoneInfo | None 
         per_pub[pid] = (likes + comments + shares, views, published_at or scheduled_at)  # last reading wins
     samples = list(per_pub.values())
     if len(samples) < MIN_HISTORY:
-        return _default_times(account, tz, limit, len(samples))
+        return _default_times(account, tz, limit, len(samples), accounts.platforms_of(session))
     use_rate = all(views > 0 for _, views, _ in samples)
     scores = [(eng / views if use_rate else float(eng), at.astimezone(tz)) for eng, views, at in samples]
     mean = sum(s for s, _ in scores) / len(scores)
@@ -885,11 +886,12 @@ def best_times(session: Session, *, account: SocialAccount, tz: ZoneInfo | None 
                           f"and hour in {tz.key}, smoothed toward the account's average.")
 
 
-def _default_times(account: SocialAccount, tz: ZoneInfo, limit: int, have: int) -> BestTimes:
-    hours = default_best_hours(account.platform)
+def _default_times(account: SocialAccount, tz: ZoneInfo, limit: int, have: int,
+                   platforms: PlatformRegistry | None = None) -> BestTimes:
+    hours = default_best_hours(account.platform, platforms)
     suggestions = [BestTime(weekday=d, hour=h, score=round(1.0 - i * 0.1, 2)) for i, (d, h) in enumerate(hours)]
     try:
-        network = accounts.known_spec(account.platform).display_name
+        network = accounts.known_spec(account.platform, platforms).display_name
     except InvalidInput:  # an unknown network still gets generic defaults
         network = account.platform
     return BestTimes(account_id=account.id, source="defaults", timezone=str(tz.key), suggestions=suggestions[:limit],

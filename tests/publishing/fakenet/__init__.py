@@ -16,7 +16,6 @@ PLATFORM = PlatformSpec(
     adapter="fakenet.adapter:FakeNetAdapter",
     text_rules=TEXT_RULES,
     writer_kinds={"tweet": "post"},
-    best_times=((0, 8), (2, 8)),
 )
 LIMITED = PlatformSpec(name="fakenet_limited", display_name="FakeNet", adapter="fakenet.adapter:FakeNetLimitedAdapter",
                        text_rules=LIMITED_RULES)
