@@ -25,10 +25,13 @@ import regex
 Counting = Literal["chars", "graphemes", "utf16", "utf8", "x_weighted"]
 
 _GRAPHEME = regex.compile(r"\X")
-_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+# a keycap sequence (1⃣) is an emoji although its first code point is an ASCII digit
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20e3")
+_DIRECTIONAL = "\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidi marks around a link are not part of it
 URL = re.compile(
-    r"(?:https?://|www\.)[^\s<>\"]+"
-    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|co|me|ly|gl|gg|tv|ai|info|blog|shop|link|page)\b(?:/[^\s<>\"]*)?",
+    rf"(?:https?://|www\.)[^\s<>\"{_DIRECTIONAL}]+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|co|me|ly|gl|gg|tv|ai|info|blog|shop|link|page)\b"
+    rf"(?:/[^\s<>\"{_DIRECTIONAL}]*)?",
     re.IGNORECASE,
 )
 # twitter-text v3 ranges that weigh 1 (weight 100 of scale 100); everything else weighs 2 (default 200)
@@ -80,14 +83,33 @@ def _count_plain(text: str, counting: Counting) -> int:
     return _x_weight(text)
 
 
+def _valid_host(url: str) -> bool:
+    """Whether a URL-looking match has a host a network would link (every label 1-63 chars, punycode too)."""
+    rest = url.split("://", 1)[-1]
+    host = re.split(r"[/?#]", rest, maxsplit=1)[0].rsplit("@", 1)[-1].split(":", 1)[0]
+    try:
+        host.encode("idna")  # refuses empty labels and labels over 63 characters once punycode-encoded
+    except UnicodeError:
+        return False
+    return bool(host)
+
+
+def urls(text: str) -> list[tuple[int, int]]:
+    """Spans of the links in ``text`` (with or without a scheme) that count at a fixed length."""
+    return [m.span() for m in URL.finditer(text) if _valid_host(m.group())]
+
+
 def count(text: str, counting: Counting, *, url_length: int | None = None) -> int:
     """Length of ``text`` under one counting rule, every URL weighing ``url_length`` when given."""
     if counting == "x_weighted":
         text = unicodedata.normalize("NFC", text)
     if url_length is None:
         return _count_plain(text, counting)
-    pieces = URL.split(text)
-    return sum(_count_plain(p, counting) for p in pieces) + (len(pieces) - 1) * url_length
+    total, pos = 0, 0
+    for start, end in urls(text):
+        total += _count_plain(text[pos:start], counting) + url_length
+        pos = end
+    return total + _count_plain(text[pos:], counting)
 
 
 def x_weighted_length(text: str) -> int:
