@@ -13,9 +13,10 @@ import pytest
 from ainfluencer.platforms import counting
 from ainfluencer.platforms.registry import DEFAULT
 
-CJK_160 = ("故人西辞黄鹤楼，烟花三月下扬州。孤帆远影碧空尽，唯见长江天际流。朱雀桥边野草花，乌衣巷口夕阳斜。旧时王谢堂前燕，"
-           "飞入寻常百姓家。朝辞白帝彩云间，千里江陵一日还。两岸猿声啼不住，轻舟已过万重山。泪湿罗巾梦不成，夜深前殿按歌声。"
-           "红颜未老恩先断，斜倚薰笼坐到明。独在异乡为异客，每逢佳节倍思亲。遥知兄弟登高处，遍插茱萸少一人。")
+CJK_160 = ("故人西辞黄鹤楼，烟花三月下扬州。孤帆远影碧空尽，唯见长江天际流。朱雀桥边野草花，"
+           "乌衣巷口夕阳斜。旧时王谢堂前燕，飞入寻常百姓家。朝辞白帝彩云间，千里江陵一日还。"
+           "两岸猿声啼不住，轻舟已过万重山。泪湿罗巾梦不成，夜深前殿按歌声。红颜未老恩先断，"
+           "斜倚薰笼坐到明。独在异乡为异客，每逢佳节倍思亲。遥知兄弟登高处，遍插茱萸少一人。")
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
 KANA = "あいうえおかきくけこ"
 LONG_LABEL = "somesuperlongurl" * 40
@@ -45,7 +46,8 @@ X_CONFORMANCE = [
     ("CJK host within 63 punycode characters is a link", KANA * 12 + " http://" + KANA * 5 + "あい.com", 264),
     ("140 family emoji", FAMILY * 140, 280),
     ("keycap emoji with a leading latin character", "1\u20e3", 2),
-    ("Unicode 10.0 emoji", "Unicode 10.0 emoji: 🤪; 🧕; 🧕🏾; 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", 34),
+    ("Unicode 10.0 emoji",
+     "Unicode 10.0 emoji: 🤪; 🧕; 🧕🏾; 🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", 34),
     ("Unicode 9.0 emoji", "Unicode 9.0 emoji: 🤠; 💃; 💃🏾", 29),
     ("invalid characters", "ABC\u202a\uffffABC\ufffe", 12),
     ("directional characters around a link", "\u2066\u202ahttp://foobar.پاکستان/\u202c\u2069", 31),
