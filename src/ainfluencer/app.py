@@ -113,6 +113,9 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
 
     from ainfluencer.web.routes import build_web_router, template_globals
 
+    from ainfluencer.jobs.registry import register_features
+
+    register_features()  # every feature's job handlers, listed in jobs/registry.py FEATURES
     background = BackgroundRoles(runtime, roles)
 
     @asynccontextmanager

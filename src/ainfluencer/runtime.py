@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from ainfluencer.config import Settings, check_production, ensure_data_dir, signing_secret
 from ainfluencer.db.engine import Database
+from ainfluencer.events import EventHub
 from ainfluencer.platforms.registry import PlatformRegistry, default_registry, load_platforms
 from ainfluencer.services.secrets import KeyRing, SecretsService
 
@@ -77,6 +78,7 @@ class Runtime:
     keyring: KeyRing = field(repr=False)
     secret: str = field(repr=False)
     platforms: PlatformRegistry = field(default_factory=default_registry)
+    events: EventHub = field(default_factory=EventHub, repr=False)
     loop: LoopThread = field(default_factory=LoopThread, repr=False)
 
     def __post_init__(self) -> None:

@@ -60,6 +60,7 @@ from ainfluencer.db.models_automation import AutomationRule, AutomationRun, RunS
 from ainfluencer.db.models_media import Asset, AssetKind, ReviewState
 from ainfluencer.db.models_publishing import AccountStatus, Publication, PublicationStatus, SocialAccount
 from ainfluencer.errors import AppError, InvalidInput, NotFound
+from ainfluencer.events import AssetApproved
 from ainfluencer.jobs.queue import enqueue
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import characters as characters_svc
@@ -739,13 +740,9 @@ def on_asset_approved(session: Session, asset: Asset) -> list[int]:
     return fired
 
 
-def notify_asset_approved(session: Session, asset: Asset) -> None:
-    """Called by ``vault.set_review_state``; a failing rule never blocks the approval itself."""
-    try:
-        with session.begin_nested():
-            on_asset_approved(session, asset)
-    except Exception:
-        log.exception("automation: the asset-approved event of asset %s could not be queued", asset.id)
+def on_asset_approved_event(session: Session, event: AssetApproved) -> None:
+    """Subscriber of ``asset.approved`` (events.SUBSCRIPTIONS); the hub isolates a failure from the approval."""
+    on_asset_approved(session, event.asset)
 
 
 def run_now(session: Session, *, user: User, rule: AutomationRule, ip: str = "") -> AutomationRun:

@@ -65,7 +65,6 @@ from ainfluencer.errors import AppError, Conflict, InvalidInput, NotFound, Permi
 from ainfluencer.jobs import queue
 from ainfluencer.jobs.errors import PermanentJobError
 from ainfluencer.jobs.registry import JobContext
-from ainfluencer.jobs.registry import handler as job_handler
 from ainfluencer.platforms.registry import spec as platform_spec
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import characters as chars
@@ -490,7 +489,6 @@ def enqueue_pull(session: Session, *, user: User, config: TextBackendConfig, mod
                          max_attempts=3, idempotency_key=f"pull:{config.id}:{model}:{utcnow():%Y%m%d%H%M}")
 
 
-@job_handler(PULL_JOB)
 def pull_model_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Pull a model onto an Ollama server, reporting download progress."""
     from ainfluencer.backends.text.ollama import OllamaBackend
@@ -525,6 +523,10 @@ def pull_model_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise exc.as_job_error() from exc
     ctx.progress(100, f"{model} is ready")
     return {"model": model, "status": status}
+
+
+# Job kinds this feature runs (listed in jobs/registry.py FEATURES).
+JOB_HANDLERS = {PULL_JOB: pull_model_job}
 
 
 # ---- the chain of one character -------------------------------------------------------------------------
