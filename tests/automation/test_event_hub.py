@@ -1,4 +1,4 @@
-"""The domain-event hub: the vault announces an approval; subscribers react in its transaction; failures are contained."""
+"""The domain-event hub: the vault announces an approval, subscribers react in its transaction."""
 
 from __future__ import annotations
 
