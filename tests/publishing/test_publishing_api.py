@@ -149,7 +149,7 @@ def test_bad_input_is_refused_before_anything_is_queued(api: TestClient, world: 
         second = r.json()["id"]
     r = api.post("/api/v1/publications", json={"text": "ok", "targets": [{"account_id": world.account_id},
                                                                           {"account_id": second, "text": "z" * 500}]})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "targets.1"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "targets.1.text"
     assert counts(world) == (0, 0)
 
 
