@@ -61,8 +61,6 @@ sys.path.insert(0, sys.argv[3])
 import threading
 from datetime import timedelta
 from pathlib import Path
-import fake_network
-fake_network.register()
 from ainfluencer.config import Settings
 from ainfluencer.jobs.embedded import EmbeddedExecutor
 from ainfluencer.jobs.retry import RetryPolicy
@@ -72,7 +70,7 @@ from ainfluencer.services import publishing
 publishing.RECONCILE_DELAY = timedelta(0)
 publishing.BACKOFF = RetryPolicy(base_seconds=0.2, max_seconds=1.0)
 settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2], redis_url="", executor="embedded",
-                    log_level="ERROR")
+                    log_level="ERROR", extra_platforms=["fakenet"])
 rt = Runtime.build(settings.model_copy(update={"job_lease_seconds": 3}))
 EmbeddedExecutor(rt, "soak-worker", 4, poll_seconds=0.1,
                  policy=RetryPolicy(base_seconds=0.2, max_seconds=1.0)).start()
@@ -82,13 +80,11 @@ threading.Event().wait()
 CELERY_WORKER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import fake_network
-fake_network.register()
 from ainfluencer.config import Settings
 from ainfluencer.jobs.celery_app import run_worker
 
 settings = Settings(data_dir=sys.argv[2], database_url=sys.argv[3], redis_url=sys.argv[4], executor="celery",
-                    log_level="ERROR")
+                    log_level="ERROR", extra_platforms=["fakenet"])
 run_worker(settings, concurrency=int(sys.argv[5]))
 """
 
@@ -122,7 +118,7 @@ def markers(url: str) -> dict[str, int]:
 
 def build_runtime(data_dir: Path, database_url: str = "", **overrides: Any) -> Runtime:
     settings = Settings(data_dir=data_dir, database_url=database_url, redis_url="", executor="embedded",
-                        log_level="WARNING")
+                        log_level="WARNING", extra_platforms=["fakenet"])
     rt = Runtime.build(settings.model_copy(update=overrides) if overrides else settings)
     migrate.upgrade(rt.db)
     return rt
@@ -342,7 +338,6 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
-    previous = fake_network.register()
     try:
         with fakenet() as url:
             bench_dispatch_sqlite(url)
@@ -352,7 +347,6 @@ def main() -> None:
             with fakenet() as url:
                 bench_dispatch_postgres(url)
     finally:
-        fake_network.unregister(previous)
         logging.disable(logging.NOTSET)
 
 

@@ -135,8 +135,10 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     """The ASGI app. ``roles`` adds the in-process worker and/or scheduler."""
     from fastapi.templating import Jinja2Templates
 
+    from ainfluencer.jobs.registry import register_features
     from ainfluencer.web.routes import build_web_router, template_globals
 
+    register_features()  # every feature's job handlers, listed in jobs/registry.py FEATURES
     background = BackgroundRoles(runtime, roles)
 
     @asynccontextmanager

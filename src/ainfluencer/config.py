@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     google_client_id: str = Field("", description="Google OAuth client id (web application) for YouTube")
     google_client_secret: SecretStr = Field(SecretStr(""), description="Google OAuth client secret for YouTube")
     oauth_endpoints: dict[str, str] = Field(default_factory=dict, description="OAuth endpoint overrides")
+    extra_platforms: list[str] = Field(
+        default_factory=list, description="importable platform packages (each exposing PLATFORM or PLATFORMS) "
+                                          "registered next to the built-in networks")
     public_media_base_url: str = Field("", description="HTTPS base of signed media links (default: public_url)")
     public_media_ttl_seconds: int = Field(3600, ge=60, le=604800, description="signed media link lifetime")
     s3_endpoint_url: str = Field("", description="S3-compatible endpoint (empty: AWS)")

@@ -12,31 +12,19 @@ PUBLISHING_TESTS = Path(__file__).resolve().parent.parent / "publishing"
 if str(PUBLISHING_TESTS) not in sys.path:
     sys.path.insert(0, str(PUBLISHING_TESTS))
 
-import fake_network  # noqa: E402
+import fakenet  # noqa: E402
+from calendar_fakes import CAPPED  # noqa: E402
 from calendar_helpers import Cal, make_world  # noqa: E402
 from fake_network import FakeNet  # noqa: E402
 
 from ainfluencer.db.models import User  # noqa: E402
 from ainfluencer.runtime import Runtime  # noqa: E402
 
-CAPPED = {"fakenet_capped": "calendar_fakes:FakeNetCappedAdapter"}
-
 
 @pytest.fixture(autouse=True)
-def _adapters() -> Iterator[None]:
-    """The FakeNet adapters (and the capped flavour) exist only while a calendar test runs."""
-    from ainfluencer.platforms.registry import ADAPTERS
-
-    previous = fake_network.register()
-    before = {name: ADAPTERS.get(name) for name in CAPPED}
-    ADAPTERS.update(CAPPED)
-    yield
-    for name, value in before.items():
-        if value is None:
-            ADAPTERS.pop(name, None)
-        else:
-            ADAPTERS[name] = value
-    fake_network.unregister(previous)
+def _fakenet(runtime: Runtime) -> None:
+    """This test's runtime knows the FakeNet package and its capped flavour."""
+    runtime.platforms = runtime.platforms.with_platforms(*fakenet.PLATFORMS, CAPPED)
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_defaults_before_there_is_history(cal: Cal) -> None:
         cal.account(s).platform = "instagram"  # in memory only: which table row a known network gets
         insta = svc.best_times(s, account=cal.account(s), limit=2)
         s.rollback()
-    assert [(b.weekday, b.hour) for b in insta.suggestions] == list(svc.DEFAULT_BEST_HOURS["instagram"][:2])
+    assert [(b.weekday, b.hour) for b in insta.suggestions] == list(svc.default_best_hours("instagram")[:2])
 
 
 def test_four_posts_are_not_yet_history(cal: Cal) -> None:

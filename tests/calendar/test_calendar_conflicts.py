@@ -10,7 +10,7 @@ from fake_network import FakeNetAdapter, FakeNetLimitedAdapter
 
 from ainfluencer.errors import InvalidInput
 from ainfluencer.platforms.base import Capabilities, RateLimit
-from ainfluencer.platforms.x import XAdapter
+from ainfluencer.platforms.x.adapter import XAdapter
 from ainfluencer.services import calendar as svc
 from ainfluencer.services import publishing
 

@@ -253,3 +253,17 @@ def test_unknown_kind_fails_permanently(runtime: Runtime, helpers: Any) -> None:
     assert runner.run_one(runtime, worker="w") == JobStatus.failed
     row = helpers.job_row(runtime, job_id)
     assert row.attempts == 1 and "no handler" in row.last_error
+
+
+def test_features_register_their_job_kinds_explicitly() -> None:
+    from ainfluencer.jobs import registry
+
+    kinds = set(registry.known_kinds())
+    assert {"selftest", "mail.send", "backup", "publish", "publish.reconcile", "publish.check", "webhook.deliver",
+            "studio.generate_images", "studio.voice", "studio.video", "automation.run",
+            "text_backend.pull_model"} <= kinds
+    listed = {k for target in registry.FEATURES for k in getattr(
+        __import__(target.partition(":")[0], fromlist=["_"]), target.partition(":")[2])}
+    assert listed <= kinds
+    with pytest.raises(ValueError, match="already has a handler"):
+        registry.register("publish", lambda ctx, payload: None)

@@ -31,7 +31,7 @@ from ainfluencer.platforms.base import (
     PostRequest,
     PublishState,
 )
-from ainfluencer.platforms.bluesky import POST_COLLECTION, BlueskyAdapter
+from ainfluencer.platforms.bluesky.adapter import POST_COLLECTION, BlueskyAdapter
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, publishing
 

@@ -17,8 +17,8 @@ reused code, another client, another redirect URI, or a PKCE verifier whose S256
 challenge sent to the consent screen (400 ``invalid_grant``). Every access token issued is handed
 to ``on_token(provider, token)`` so a test registers it with the API fake that checks it.
 
-:func:`local_adapters` registers adapter subclasses whose transport points at local fakes (the core
-builds adapters with production transports), and restores the registry afterwards.
+:func:`local_adapters` hands the runtime a platform registry whose transports point at local fakes
+(the core builds adapters with the registry's transports), and restores the previous one afterwards.
 """
 
 from __future__ import annotations
@@ -34,13 +34,7 @@ from urllib.parse import urlencode
 
 from _servers_b import FakeServer, Request, Response, Router
 
-from ainfluencer.platforms.base import Credentials
-from ainfluencer.platforms.facebook import GRAPH_VERSION, FacebookPageAdapter
-from ainfluencer.platforms.instagram import InstagramAdapter
-from ainfluencer.platforms.telegram import TelegramAdapter
-from ainfluencer.platforms.telegram import discover_chats as _discover_chats
-from ainfluencer.platforms.x import XAdapter
-from ainfluencer.platforms.youtube import YouTubeAdapter
+from ainfluencer.platforms.facebook.adapter import GRAPH_VERSION
 
 V = GRAPH_VERSION
 
@@ -216,58 +210,14 @@ def _graph_error(code: int, message: str, *, subcode: int | None = None) -> Resp
 
 # -- adapters pointed at local fakes -------------------------------------------------------------------
 
-LOCAL: dict[str, dict[str, Any]] = {}
-
-
-class LocalX(XAdapter):
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        super().__init__(credentials, **{**LOCAL.get("x", {}), **transport})
-
-
-class LocalFacebook(FacebookPageAdapter):
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        super().__init__(credentials, **{**LOCAL.get("facebook", {}), **transport})
-
-
-class LocalInstagram(InstagramAdapter):
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        super().__init__(credentials, **{**LOCAL.get("instagram", {}), **transport})
-
-
-class LocalYouTube(YouTubeAdapter):
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        super().__init__(credentials, **{**LOCAL.get("youtube", {}), **transport})
-
-
-class LocalTelegram(TelegramAdapter):
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        super().__init__(credentials, **{**LOCAL.get("telegram", {}), **transport})
-
-
-async def discover_chats(token: str, **transport: Any) -> Any:
-    """``services.accounts.discover_chats`` looks this up next to the registered Telegram adapter."""
-    return await _discover_chats(token, **{**LOCAL.get("telegram", {}), **transport})
-
-
-CLASSES = {"x": "LocalX", "facebook": "LocalFacebook", "instagram": "LocalInstagram", "youtube": "LocalYouTube",
-           "telegram": "LocalTelegram"}
-
 
 @contextmanager
-def local_adapters(**transports: dict[str, Any]) -> Iterator[None]:
-    """Register the Local* adapters for the named platforms with these transports; restore afterwards."""
-    from ainfluencer.platforms.registry import ADAPTERS
-
-    previous = {name: ADAPTERS.get(name) for name in transports}
+def local_adapters(runtime: Any, **transports: dict[str, Any]) -> Iterator[None]:
+    """Point the runtime's adapters for the named platforms at local fakes (its registry, not a global)."""
+    previous = runtime.platforms
     for name, transport in transports.items():
-        LOCAL[name] = dict(transport)
-        ADAPTERS[name] = f"fake_oauth:{CLASSES[name]}"
+        runtime.platforms = runtime.platforms.with_transport(name, **transport)
     try:
         yield
     finally:
-        for name, value in previous.items():
-            LOCAL.pop(name, None)
-            if value is None:
-                ADAPTERS.pop(name, None)
-            else:
-                ADAPTERS[name] = value
+        runtime.platforms = previous

@@ -34,7 +34,8 @@ from ainfluencer.platforms.base import (
     PostRequest,
     PublishState,
 )
-from ainfluencer.platforms.bluesky import BlueskyAdapter, grapheme_count
+from ainfluencer.platforms.bluesky.adapter import BlueskyAdapter
+from ainfluencer.platforms.counting import grapheme_count
 from ainfluencer.platforms.registry import adapter_class
 
 pytestmark = [

@@ -25,7 +25,7 @@ from ainfluencer.platforms.base import (
     PostRequest,
     PublishState,
 )
-from ainfluencer.platforms.facebook import FacebookPageAdapter, usage_retry_after
+from ainfluencer.platforms.facebook.adapter import FacebookPageAdapter, usage_retry_after
 from ainfluencer.platforms.registry import adapter_class
 
 pytestmark = pytest.mark.nodb

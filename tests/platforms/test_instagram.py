@@ -24,7 +24,7 @@ from ainfluencer.platforms.base import (
     PostRequest,
     PublishState,
 )
-from ainfluencer.platforms.instagram import NO_PUBLIC_URL, InstagramAdapter
+from ainfluencer.platforms.instagram.adapter import NO_PUBLIC_URL, InstagramAdapter
 from ainfluencer.platforms.registry import adapter_class
 
 pytestmark = pytest.mark.nodb

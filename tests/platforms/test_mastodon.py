@@ -28,7 +28,7 @@ from ainfluencer.platforms.base import (
     PostRequest,
     PublishState,
 )
-from ainfluencer.platforms.mastodon import (
+from ainfluencer.platforms.mastodon.adapter import (
     MastodonAdapter,
     auth_url,
     exchange_code,

@@ -32,7 +32,7 @@ from ainfluencer.platforms.base import (
     PublishState,
     ReconcileUndecided,
 )
-from ainfluencer.platforms.facebook import FacebookPageAdapter
+from ainfluencer.platforms.facebook.adapter import FacebookPageAdapter
 from ainfluencer.platforms.registry import adapter_class, platform_names
 from ainfluencer.services.publishing import proves_absence
 

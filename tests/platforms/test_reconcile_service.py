@@ -15,9 +15,6 @@ from sqlalchemy import update
 from ainfluencer.db.models import Character, Job, JobStatus, User, utcnow
 from ainfluencer.db.models_publishing import Publication, PublicationStatus
 from ainfluencer.jobs import runner
-from ainfluencer.platforms import registry
-from ainfluencer.platforms.base import Credentials
-from ainfluencer.platforms.facebook import FacebookPageAdapter
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, publishing
 
@@ -25,20 +22,10 @@ FEED = r"/v21.0/\d+/feed"
 LISTING = r"/v21.0/\d+/posts"
 
 
-class RoutedFacebook(FacebookPageAdapter):
-    """The real Facebook adapter pointed at the local Graph fake."""
-
-    graph_url = ""
-
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        super().__init__(credentials, **{"base_url": type(self).graph_url, **transport})
-
-
 @pytest.fixture
-def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
+def graph(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
     with FakeGraph() as fake:
-        monkeypatch.setitem(registry.ADAPTERS, "facebook", "test_reconcile_service:RoutedFacebook")
-        monkeypatch.setattr(RoutedFacebook, "graph_url", fake.url)
+        runtime.platforms = runtime.platforms.with_transport("facebook", base_url=fake.url)  # the real adapter
         monkeypatch.setattr(publishing, "RECONCILE_DELAY", timedelta(0))
         yield fake
 

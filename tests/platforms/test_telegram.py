@@ -28,7 +28,7 @@ from ainfluencer.platforms.base import (
     PublishState,
 )
 from ainfluencer.platforms.registry import adapter_class
-from ainfluencer.platforms.telegram import TelegramAdapter, discover_chats
+from ainfluencer.platforms.telegram.adapter import TelegramAdapter, discover_chats
 
 pytestmark = [
     pytest.mark.nodb,

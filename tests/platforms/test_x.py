@@ -16,7 +16,6 @@ from _servers_b import Drop, Response
 from fake_x import FakeX
 from pydantic import SecretStr
 
-from ainfluencer.platforms import x as xmod
 from ainfluencer.platforms.base import (
     Credentials,
     MediaItem,
@@ -28,7 +27,8 @@ from ainfluencer.platforms.base import (
     PublishState,
 )
 from ainfluencer.platforms.registry import adapter_class
-from ainfluencer.platforms.x import XAdapter, XSession, weighted_length
+from ainfluencer.platforms.x import adapter as xmod
+from ainfluencer.platforms.x.adapter import XAdapter, XSession, weighted_length
 
 pytestmark = pytest.mark.nodb
 

@@ -12,7 +12,6 @@ from _servers_b import Response
 from fake_youtube import FakeYouTube, google_error
 from pydantic import SecretStr
 
-from ainfluencer.platforms import youtube as ytmod
 from ainfluencer.platforms.base import (
     Credentials,
     MediaItem,
@@ -24,7 +23,8 @@ from ainfluencer.platforms.base import (
     PublishState,
 )
 from ainfluencer.platforms.registry import adapter_class
-from ainfluencer.platforms.youtube import YouTubeAdapter, seconds_until_quota_reset
+from ainfluencer.platforms.youtube import adapter as ytmod
+from ainfluencer.platforms.youtube.adapter import YouTubeAdapter, seconds_until_quota_reset
 
 pytestmark = pytest.mark.nodb
 

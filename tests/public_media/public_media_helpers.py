@@ -16,8 +16,6 @@ from sqlalchemy import update
 
 from ainfluencer.db.models import Job, JobStatus, utcnow
 from ainfluencer.jobs import runner
-from ainfluencer.platforms.base import Credentials
-from ainfluencer.platforms.instagram import InstagramAdapter
 from ainfluencer.runtime import Runtime
 
 S3_REGION = "us-east-1"
@@ -70,14 +68,8 @@ def s3_test_client(endpoint: str) -> Any:
                         aws_secret_access_key=S3_SECRET)
 
 
-class RoutedInstagram(InstagramAdapter):
-    """The real Instagram adapter, pointed at a local Graph server (``graph_url`` set by the test)."""
-
-    graph_url = ""
-
-    def __init__(self, credentials: Credentials, **transport: Any) -> None:
-        options = {"base_url": type(self).graph_url, "poll_interval_s": 0, "publish_wait_s": 0, "child_wait_s": 5}
-        super().__init__(credentials, **{**options, **transport})
+# The real Instagram adapter's timing against a local Graph server (no polling waits).
+INSTAGRAM_TIMING = {"poll_interval_s": 0, "publish_wait_s": 0, "child_wait_s": 5}
 
 
 def drain(runtime: Runtime, *, kinds: tuple[str, ...] = ("publish", "publish.reconcile", "publish.check")) -> int:

@@ -9,10 +9,10 @@ import pytest
 from fake_graph import FakeGraph
 from public_media_helpers import (
     BUCKET_FOR_TESTS,
+    INSTAGRAM_TIMING,
     S3_KEY_ID,
     S3_REGION,
     S3_SECRET,
-    RoutedInstagram,
     drain,
     live_app,
     local_s3,
@@ -22,17 +22,15 @@ from pydantic import SecretStr
 
 from ainfluencer.db.models import Character, User
 from ainfluencer.db.models_publishing import Publication, PublicationStatus
-from ainfluencer.platforms import registry
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, publishing
 
 
 @pytest.fixture
-def graph(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGraph]:
+def graph(runtime: Runtime) -> Iterator[FakeGraph]:
     with FakeGraph() as fake:
         fake.fetch_media = True
-        monkeypatch.setitem(registry.ADAPTERS, "instagram", "public_media_helpers:RoutedInstagram")
-        monkeypatch.setattr(RoutedInstagram, "graph_url", fake.url)
+        runtime.platforms = runtime.platforms.with_transport("instagram", base_url=fake.url, **INSTAGRAM_TIMING)
         yield fake
 
 

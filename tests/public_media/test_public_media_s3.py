@@ -13,8 +13,8 @@ from public_media_helpers import S3_KEY_ID, S3_REGION, S3_SECRET, local_s3, s3_t
 
 from ainfluencer.config import Settings
 from ainfluencer.platforms.base import MediaItem, MediaKind, PlatformPermanentError
-from ainfluencer.platforms.instagram import InstagramAdapter
-from ainfluencer.platforms.telegram import TelegramAdapter
+from ainfluencer.platforms.instagram.adapter import InstagramAdapter
+from ainfluencer.platforms.telegram.adapter import TelegramAdapter
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import public_media
 from ainfluencer.services.public_media import PublicMediaUnavailable

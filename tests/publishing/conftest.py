@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import fake_network
+import fakenet
 import pytest
 from fake_network import FakeNet
 from publishing_helpers import World, connect, make_character
@@ -22,11 +22,9 @@ PLATFORMS_TESTS = HERE.parent / "platforms"
 
 
 @pytest.fixture(autouse=True)
-def _adapters() -> Iterator[None]:
-    """The FakeNet adapters exist only while a publishing test runs."""
-    previous = fake_network.register()
-    yield
-    fake_network.unregister(previous)
+def _fakenet(runtime: Runtime) -> None:
+    """This test's runtime knows the FakeNet package (one registry line, like a built-in network)."""
+    runtime.platforms = runtime.platforms.with_platforms(*fakenet.PLATFORMS)
 
 
 @pytest.fixture(autouse=True)

@@ -34,8 +34,7 @@ ROUNDS = 2
 WORKER = """
 import sys
 sys.path.insert(0, sys.argv[3])
-import fake_network
-fake_network.register()
+import fakenet
 from pathlib import Path
 from ainfluencer.config import Settings
 from ainfluencer.jobs import runner
@@ -43,6 +42,7 @@ from ainfluencer.runtime import Runtime
 
 settings = Settings(data_dir=Path(sys.argv[1]), database_url=sys.argv[2], redis_url="", executor="embedded")
 rt = Runtime.build(settings)
+rt.platforms = rt.platforms.with_platforms(*fakenet.PLATFORMS)
 while runner.run_one(rt, worker="doomed-worker") is not None:
     pass
 """

@@ -291,7 +291,7 @@ def test_token_bucket_spends_and_survives_a_restart(runtime: Runtime, make_user,
     assert "limit post/3600s" in waiting.last_error
     posts_before = len(net.requests)
 
-    fresh = Runtime.build(runtime.settings)  # a restart: nothing in memory
+    fresh = Runtime.build(runtime.settings.model_copy(update={"extra_platforms": ["fakenet"]}))  # a restart
     try:
         with fresh.db.session() as s:
             account = s.get(accounts.SocialAccount, account_id)

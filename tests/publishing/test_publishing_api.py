@@ -105,9 +105,11 @@ def _bad_requests(world: World) -> list[tuple[str, dict[str, Any], str, str]]:
     draft = world.media_asset("draft.jpg", size=1024, review_state=ReviewState.draft)
     target = [{"account_id": world.account_id}]
     return [
-        ("caption over the limit", {"text": "x" * 281, "targets": target}, "targets.0", "280"),
+        # the network's declared text rules are checked by the core, so the field is the text itself
+        ("caption over the limit", {"text": "x" * 281, "targets": target}, "targets.0.text", "280"),
         ("variant caption over the limit", {"text": "fine", "targets": [{"account_id": world.account_id,
-                                                                          "text": "y" * 300}]}, "targets.0", "280"),
+                                                                          "text": "y" * 300}]}, "targets.0.text",
+         "280"),
         ("past date", {"text": "hi", "targets": target, "scheduled_at": past}, "scheduled_at", "past"),
         ("no time zone", {"text": "hi", "targets": target, "scheduled_at": "2031-01-01T10:00:00"}, "scheduled_at",
          "time zone"),
@@ -152,7 +154,7 @@ def test_bad_input_is_refused_before_anything_is_queued(api: TestClient, world: 
         second = r.json()["id"]
     r = api.post("/api/v1/publications", json={"text": "ok", "targets": [{"account_id": world.account_id},
                                                                           {"account_id": second, "text": "z" * 500}]})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "targets.1"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "targets.1.text"
     assert counts(world) == (0, 0)
 
 

@@ -20,7 +20,7 @@ from ainfluencer.services import accounts
 
 @pytest.fixture
 def telegram(studio: Studio) -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake, local_adapters(telegram={"base_url": fake.base_url,
+    with FakeTelegram() as fake, local_adapters(studio.runtime, telegram={"base_url": fake.base_url,
                                                           "base_file_url": fake.base_file_url}):
         yield fake
 

@@ -64,7 +64,7 @@ def stored(studio: Studio, account: SocialAccount) -> accounts.Credentials:
 @pytest.fixture
 def x_world(studio: Studio) -> Iterator[tuple[FakeX, FakeOAuth]]:
     with FakeX() as api, FakeOAuth(on_token=lambda provider, token: api.valid_tokens.add(token)) as auth, \
-            local_adapters(x={"base_url": api.url, "timeout": 5}):
+            local_adapters(studio.runtime, x={"base_url": api.url, "timeout": 5}):
         studio.runtime.settings.oauth_endpoints = {"x_authorize": f"{auth.url}/i/oauth2/authorize",
                                                    "x_api": auth.url}
         yield api, auth
@@ -199,7 +199,7 @@ def graph_world(studio: Studio) -> Iterator[tuple[FakeGraph, FakeOAuth]]:
     with FakeGraph() as graph, FakeOAuth() as auth:
         auth.on_token = lambda provider, token: graph.tokens.__setitem__(token, ("user", graph.user_id))
         auth.mount_graph(graph)
-        with local_adapters(facebook={"base_url": graph.url}, instagram={"base_url": graph.url}):
+        with local_adapters(studio.runtime, facebook={"base_url": graph.url}, instagram={"base_url": graph.url}):
             studio.runtime.settings.oauth_endpoints = {"facebook_dialog": auth.url, "graph": graph.url}
             yield graph, auth
 
@@ -212,8 +212,8 @@ def test_facebook_login_long_lived_token_then_pick_a_page(studio: Studio,
     assert urlsplit(url).path.endswith("/dialog/oauth") and "pages_manage_posts" in query["scope"][0]
     r = studio.client.get(consent(url), follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/accounts/oauth/pending/")
-    kinds = [t.get("grant_type", "code") for t in auth.token_requests]
-    assert kinds == ["code", "fb_exchange_token"]  # short-lived, then long-lived
+    kinds = [t.get("grant_type", "") for t in auth.token_requests]
+    assert kinds == ["authorization_code", "fb_exchange_token"]  # short-lived (RFC 6749 grant), then long-lived
     picker = studio.client.get(r.headers["location"])
     assert picker.status_code == 200 and "Ava Virtual" in picker.text and "Other Page" in picker.text
     bad = studio.post(r.headers["location"], {"choice": "999"})
@@ -261,7 +261,8 @@ def test_facebook_login_without_pages_says_what_to_do(studio: Studio,
 
 
 def test_google_oauth_offline_access_connects_the_channel(studio: Studio) -> None:
-    with FakeYouTube() as yt, FakeOAuth() as auth, local_adapters(youtube={"base_url": yt.url, "timeout": 5}):
+    with FakeYouTube() as yt, FakeOAuth() as auth, \
+            local_adapters(studio.runtime, youtube={"base_url": yt.url, "timeout": 5}):
         auth.on_token = lambda provider, token: yt.valid_tokens.add(token)
         studio.runtime.settings.oauth_endpoints = {"google_authorize": f"{auth.url}/o/oauth2/v2/auth",
                                                    "google_token": f"{auth.url}/token"}

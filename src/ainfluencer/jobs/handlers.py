@@ -8,7 +8,7 @@ from typing import Any
 
 from ainfluencer.db.models import Job, OutboxMessage, utcnow
 from ainfluencer.jobs.errors import PermanentJobError, TransientJobError
-from ainfluencer.jobs.registry import JobContext, handler
+from ainfluencer.jobs.registry import Handler, JobContext
 
 
 def _int_in(payload: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
@@ -31,7 +31,6 @@ def _float_in(payload: dict[str, Any], key: str, default: float, low: float, hig
     return value
 
 
-@handler("selftest")
 def selftest(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Walk through ``steps`` timed steps reporting progress; fail the first ``fail_times`` attempts."""
     steps = _int_in(payload, "steps", 10, 1, 100)
@@ -62,7 +61,6 @@ def _refused_for_good(exc: BaseException) -> bool:
     return False
 
 
-@handler("mail.send")
 def mail_send(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Deliver one outbox message over SMTP, keeping the outbox row's status and error current."""
     from ainfluencer.services.mail import send_smtp
@@ -98,7 +96,6 @@ def mail_send(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"outbox_id": outbox_id}
 
 
-@handler("backup")
 def backup(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Write a backup archive, then delete the oldest beyond ``backup_keep``."""
     from ainfluencer.services.backup import create_backup, prune_backups
@@ -108,7 +105,4 @@ def backup(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return {"path": str(path), "size": path.stat().st_size, "pruned": [p.name for p in pruned]}
 
 
-from ainfluencer.jobs import automation as _automation_jobs  # noqa: E402,F401  (issue 5: automation rules)
-from ainfluencer.jobs import publish as _publish_jobs  # noqa: E402,F401  (issue 5: publish, reconcile, webhooks)
-from ainfluencer.jobs import studio as _studio_jobs  # noqa: E402,F401  (issue 4: studio.generate_images)
-from ainfluencer.services import writing as _writing_jobs  # noqa: E402,F401  (issue 3: ollama model pull)
+HANDLERS: dict[str, Handler] = {"selftest": selftest, "mail.send": mail_send, "backup": backup}

@@ -9,7 +9,7 @@ from typing import Any
 
 from ainfluencer.db.models import Job
 from ainfluencer.jobs.errors import PermanentJobError
-from ainfluencer.jobs.registry import JobContext, handler
+from ainfluencer.jobs.registry import Handler, JobContext
 
 
 def _int(payload: dict[str, Any], key: str) -> int:
@@ -25,7 +25,6 @@ def _last_try(ctx: JobContext) -> bool:
         return job is None or ctx.attempt >= job.max_attempts
 
 
-@handler("publish")
 def publish(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Claim a publication, send it once, and settle its state (see services.publishing)."""
     from ainfluencer.services.publishing import run_publish
@@ -33,7 +32,6 @@ def publish(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     return run_publish(ctx.runtime, _int(payload, "publication_id"), _int(payload, "seq"), worker=ctx.worker)
 
 
-@handler("publish.reconcile")
 def reconcile(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Look for an uncertain publication on the network before anything is re-sent."""
     from ainfluencer.services.publishing import run_reconcile
@@ -42,7 +40,6 @@ def reconcile(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                          worker=ctx.worker, last_try=_last_try(ctx))
 
 
-@handler("publish.check")
 def check(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Poll a publication the network accepted and is still processing."""
     from ainfluencer.services.publishing import run_check_status
@@ -51,9 +48,16 @@ def check(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
                             _int(payload, "poll"), worker=ctx.worker)
 
 
-@handler("webhook.deliver")
 def deliver(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """POST one signed webhook event; retried with backoff on failure."""
     from ainfluencer.services.publishing import deliver_webhook
 
     return deliver_webhook(ctx.runtime, _int(payload, "delivery_id"), attempt=ctx.attempt, last_try=_last_try(ctx))
+
+
+HANDLERS: dict[str, Handler] = {
+    "publish": publish,
+    "publish.reconcile": reconcile,
+    "publish.check": check,
+    "webhook.deliver": deliver,
+}

@@ -1,9 +1,16 @@
-"""Job handlers by kind, and the context a handler runs with."""
+"""Job handlers by kind, and the context a handler runs with.
+
+Each feature lists the job kinds it runs in one mapping (``HANDLERS``, or ``JOB_HANDLERS`` in a
+service module), and :data:`FEATURES` names those mappings explicitly: which code may run as a job
+is written down here, not assembled from import side effects. Tests and plug-ins add kinds with
+:func:`register` (or the :func:`handler` decorator).
+"""
 
 from __future__ import annotations
 
+import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,29 +21,60 @@ if TYPE_CHECKING:
 
 Handler = Callable[["JobContext", dict[str, Any]], dict[str, Any] | None]
 _handlers: dict[str, Handler] = {}
+_features_lock = threading.Lock()
+_features_loaded = False
+
+# "module:MAPPING" of every feature that runs jobs, one line each.
+FEATURES: tuple[str, ...] = (
+    "ainfluencer.jobs.handlers:HANDLERS",  # selftest, mail.send, backup
+    "ainfluencer.jobs.publish:HANDLERS",  # publish, publish.reconcile, publish.check, webhook.deliver
+    "ainfluencer.jobs.studio:HANDLERS",  # studio.generate_images, studio.voice, studio.video
+    "ainfluencer.jobs.automation:HANDLERS",  # automation.run
+    "ainfluencer.services.writing:JOB_HANDLERS",  # text_backend.pull_model
+)
+
+
+def register(kind: str, fn: Handler) -> None:
+    """Register ``fn`` as the handler of ``kind`` (a second, different handler for a kind is refused)."""
+    existing = _handlers.get(kind)
+    if existing is not None and existing is not fn:
+        raise ValueError(f"job kind {kind!r} already has a handler ({existing.__module__}.{existing.__name__})")
+    _handlers[kind] = fn
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register a function as the handler of a job kind."""
+    """Decorator form of :func:`register` (tests and plug-ins; features list theirs in FEATURES)."""
 
-    def register(fn: Handler) -> Handler:
-        _handlers[kind] = fn
+    def wrap(fn: Handler) -> Handler:
+        register(kind, fn)
         return fn
 
-    return register
+    return wrap
+
+
+def register_features() -> None:
+    """Register every feature's handlers (idempotent; the app, workers and the runner call it)."""
+    global _features_loaded
+    with _features_lock:
+        if _features_loaded:
+            return
+        for target in FEATURES:
+            module, _, name = target.partition(":")
+            mapping: Mapping[str, Handler] = getattr(importlib.import_module(module), name)
+            for kind, fn in mapping.items():
+                register(kind, fn)
+        _features_loaded = True
 
 
 def get_handler(kind: str) -> Handler | None:
-    """The handler for a kind (loading the built-in handlers first)."""
-    import ainfluencer.jobs.handlers  # noqa: F401 - registers built-ins
-
+    """The handler for a kind."""
+    register_features()
     return _handlers.get(kind)
 
 
 def known_kinds() -> list[str]:
     """All registered kinds."""
-    import ainfluencer.jobs.handlers  # noqa: F401
-
+    register_features()
     return sorted(_handlers)
 
 

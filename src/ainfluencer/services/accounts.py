@@ -11,13 +11,11 @@ transaction takes the write lock (``BEGIN IMMEDIATE``), and a slow network must 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import ColumnElement, select
@@ -36,13 +34,13 @@ from ainfluencer.platforms.base import (
     PlatformTransientError,
     RateLimit,
 )
-from ainfluencer.platforms.registry import adapter_class, platform_names
+from ainfluencer.platforms.registry import DEFAULT, PlatformRegistry
+from ainfluencer.platforms.spec import PlatformSpec
 from ainfluencer.runtime import Runtime
 from ainfluencer.services.auth import audit
 from ainfluencer.services.secrets import SecretsService
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SECRET_OWNER = "social_account"  # noqa: S105 - an owner kind, not a secret
 SECRET_EXTRA_PREFIX = "secret_extra:"  # noqa: S105
@@ -61,29 +59,33 @@ class PlatformUnavailable(AppError):
 # ---- small helpers -----------------------------------------------------------------------------
 
 
-def run_coro(coro: Coroutine[Any, Any, T]) -> T:
-    """Run an adapter coroutine from synchronous code (request threads and job workers)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    coro.close()
-    raise RuntimeError("run_coro() was called inside a running event loop; await the adapter instead")
+def platforms_of(session: Session) -> PlatformRegistry:
+    """The platform registry of the Runtime that opened ``session`` (the built-in one for a bare session)."""
+    runtime = session.info.get("runtime")
+    return runtime.platforms if runtime is not None else DEFAULT
 
 
-def known_platform(platform: str) -> type[PlatformAdapter]:
-    """The adapter class of a platform name, or InvalidInput naming the known ones."""
+def known_spec(platform: str, platforms: PlatformRegistry | None = None) -> PlatformSpec:
+    """The spec of a platform name, or InvalidInput naming the known ones."""
+    registry = platforms or DEFAULT
     try:
-        return adapter_class(platform)
+        return registry.spec(platform)
     except KeyError:
         raise InvalidInput(
-            f"Unknown platform {platform!r}; choose one of: {', '.join(platform_names())}.", field="platform"
+            f"Unknown platform {platform!r}; choose one of: {', '.join(registry.names())}.", field="platform"
         ) from None
 
 
-def build_adapter(platform: str, credentials: Credentials) -> PlatformAdapter:
-    """An adapter for ``platform`` holding ``credentials`` (transport defaults)."""
-    return known_platform(platform)(credentials)
+def known_platform(platform: str, platforms: PlatformRegistry | None = None) -> type[PlatformAdapter]:
+    """The adapter class of a platform name, or InvalidInput naming the known ones."""
+    known_spec(platform, platforms)
+    return (platforms or DEFAULT).adapter_class(platform)
+
+
+def build_adapter(runtime: Runtime, platform: str, credentials: Credentials) -> PlatformAdapter:
+    """An adapter for ``platform`` holding ``credentials``, with the runtime's transport for it."""
+    known_spec(platform, runtime.platforms)
+    return runtime.platforms.adapter(platform, credentials)
 
 
 def capabilities_dict(caps: Capabilities) -> dict[str, Any]:
@@ -385,10 +387,10 @@ def take_tokens(
 # ---- connect, check, reconnect, disconnect -------------------------------------------------------
 
 
-def _live_check(adapter: PlatformAdapter) -> Any:
+def _live_check(runtime: Runtime, adapter: PlatformAdapter) -> Any:
     """Run ``adapter.connect()`` and turn platform errors into errors a person can act on."""
     try:
-        return run_coro(adapter.connect())
+        return runtime.run(adapter.connect())
     except PlatformAuthError as exc:
         raise InvalidInput(
             f"{adapter.display_name} refused these credentials: {exc.message}"
@@ -430,12 +432,12 @@ def connect_account(
     character = get_character(session, character_id, user=user)
     if character.status == CharacterStatus.archived:
         raise Conflict(f"Character “{character.name}” is archived; restore it before connecting accounts.")
-    cls = known_platform(platform)
+    cls = known_platform(platform, runtime.platforms)
     credentials = _checked_server_url(cls, credentials, runtime=runtime, user=user)
     character_name = character.name
     session.commit()  # release the (SQLite) write lock before the network call
-    adapter = cls(credentials)
-    info = _live_check(adapter)
+    adapter = build_adapter(runtime, platform, credentials)
+    info = _live_check(runtime, adapter)
     creds = info.credentials or adapter.credentials
     existing = session.scalar(
         select(SocialAccount).where(
@@ -483,7 +485,7 @@ def _store(
     account.last_error = ""
     account.rate_limited_until = None
     save_credentials(session, runtime.secrets, account, creds)
-    ensure_buckets(session, account, known_platform(account.platform).capabilities)
+    ensure_buckets(session, account, known_platform(account.platform, runtime.platforms).capabilities)
     audit(session, action, user_id=user.id, ip=ip, account_id=account.id, platform=account.platform,
           handle=account.handle, character_id=account.character_id)
     session.flush()
@@ -494,12 +496,12 @@ def reconnect_account(
     session: Session, *, runtime: Runtime, user: User, account: SocialAccount, credentials: Credentials, ip: str = ""
 ) -> SocialAccount:
     """Replace an account's credentials after a live check that finds the same platform account."""
-    cls = known_platform(account.platform)
+    cls = known_platform(account.platform, runtime.platforms)
     credentials = _checked_server_url(cls, credentials, runtime=runtime, user=user)
     account_id, expected = account.id, account.platform_account_id
     session.commit()
-    adapter = cls(credentials)
-    info = _live_check(adapter)
+    adapter = build_adapter(runtime, account.platform, credentials)
+    info = _live_check(runtime, adapter)
     if info.platform_account_id != expected:
         raise Conflict(
             f"These credentials belong to {info.handle or info.platform_account_id}, not to this account "
@@ -521,13 +523,13 @@ def check_health(session: Session, *, runtime: Runtime, account: SocialAccount) 
         return account
     creds = load_credentials(session, runtime.secrets, account)
     session.commit()
-    adapter = build_adapter(account.platform, creds)
+    adapter = build_adapter(runtime, account.platform, creds)
     before = fingerprint(creds)
     status, error, info = AccountStatus.healthy, "", None
     try:
         if needs_refresh(creds):
-            run_coro(adapter.refresh())
-        info = run_coro(adapter.connect())
+            runtime.run(adapter.refresh())
+        info = runtime.run(adapter.connect())
     except PlatformAuthError as exc:
         status, error = AccountStatus.needs_reconnect, _say(exc)
     except PlatformError as exc:
@@ -573,20 +575,24 @@ def mark_needs_reconnect(session: Session, account_id: int, message: str) -> Non
         account.last_checked_at = utcnow()
 
 
-def discover_chats(platform: str, token: str, *, server_url: str = "") -> list[dict[str, Any]]:
+def discover_chats(runtime: Runtime, platform: str, token: str, *, server_url: str = "") -> list[dict[str, Any]]:
     """Chats a bot token has seen (Telegram's "pick the chat from the bot's updates"), passed through.
 
     ``server_url`` is the account's own Bot API server (checked by the caller with
     :func:`check_server_url`); empty means the network's public one.
     """
-    cls = known_platform(platform)
-    fn = getattr(sys.modules[cls.__module__], "discover_chats", None)
+    spec = known_spec(platform, runtime.platforms)
+    cls = runtime.platforms.adapter_class(platform)
+    fn = spec.helper("discover_chats")
     if fn is None:
         raise InvalidInput(f"{cls.display_name} has no chat discovery; enter the account details.", field="platform")
     if not token.strip():
         raise InvalidInput("Enter the bot token.", field="token")
     try:
-        chats: Sequence[Any] = run_coro(fn(token.strip(), server_url=server_url) if server_url else fn(token.strip()))
+        transport = runtime.platforms.transport(platform)
+        if server_url:
+            transport["server_url"] = server_url
+        chats: Sequence[Any] = runtime.run(fn(token.strip(), **transport))
     except PlatformAuthError as exc:
         raise InvalidInput(f"{cls.display_name} refused the token: {exc.message}", field="token") from exc
     except PlatformTransientError as exc:

@@ -60,6 +60,7 @@ from ainfluencer.db.models_automation import AutomationRule, AutomationRun, RunS
 from ainfluencer.db.models_media import Asset, AssetKind, ReviewState
 from ainfluencer.db.models_publishing import AccountStatus, Publication, PublicationStatus, SocialAccount
 from ainfluencer.errors import AppError, InvalidInput, NotFound
+from ainfluencer.events import AssetApproved
 from ainfluencer.jobs.queue import enqueue
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import characters as characters_svc
@@ -265,7 +266,7 @@ def _character_accounts(session: Session, character: Character) -> list[SocialAc
 
 
 def _clean_targets(session: Session, character: Character, step: dict[str, Any], where: str) -> dict[str, Any]:
-    from ainfluencer.services.accounts import known_platform
+    from ainfluencer.services.accounts import known_spec, platforms_of
 
     ids = step.get("account_ids") or []
     platforms = step.get("platforms") or []
@@ -283,7 +284,7 @@ def _clean_targets(session: Session, character: Character, step: dict[str, Any],
     for j, raw in enumerate(platforms):
         name = str(raw).strip().lower()
         try:
-            known_platform(name)
+            known_spec(name, platforms_of(session))
         except AppError:
             raise InvalidInput(f"Unknown network {name!r}.", field=f"{where}.platforms.{j}") from None
         clean_platforms.append(name)
@@ -746,13 +747,9 @@ def on_asset_approved(session: Session, asset: Asset) -> list[int]:
     return fired
 
 
-def notify_asset_approved(session: Session, asset: Asset) -> None:
-    """Called by ``vault.set_review_state``; a failing rule never blocks the approval itself."""
-    try:
-        with session.begin_nested():
-            on_asset_approved(session, asset)
-    except Exception:
-        log.exception("automation: the asset-approved event of asset %s could not be queued", asset.id)
+def on_asset_approved_event(session: Session, event: AssetApproved) -> None:
+    """Subscriber of ``asset.approved`` (events.SUBSCRIPTIONS); the hub isolates a failure from the approval."""
+    on_asset_approved(session, event.asset)
 
 
 def run_now(session: Session, *, user: User, rule: AutomationRule, ip: str = "") -> AutomationRun:
@@ -1037,7 +1034,7 @@ def _step_post(ctx: _Ctx, index: int, step: dict[str, Any]) -> dict[str, Any]:
         for it, when in zip(ready, times, strict=False):
             at = when.isoformat() if when else "now"
             if ctx.plan:
-                cls = accounts.known_platform(account.platform)
+                cls = accounts.known_platform(account.platform, accounts.platforms_of(ctx.session))
                 if cls.capabilities.requires_media and not it["media"]:
                     failed += 1
                     lines.append(f"{handle}: would fail: {cls.display_name} posts need media")

@@ -37,6 +37,7 @@ from ainfluencer.db.models_calendar import AccountCalendarSettings, PostingSlot,
 from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount
 from ainfluencer.errors import Conflict, InvalidInput, NotFound
 from ainfluencer.platforms.base import Capabilities, PlatformAdapter
+from ainfluencer.platforms.registry import PlatformRegistry
 from ainfluencer.services import accounts
 
 S = PublicationStatus
@@ -148,7 +149,7 @@ def _check_slot(session: Session, character: Character, spec: SlotSpec) -> SlotS
                                field="account_id")
         platform = ""
     elif platform:
-        accounts.known_platform(platform)
+        accounts.known_spec(platform, accounts.platforms_of(session))
     return SlotSpec(weekdays=days, hour=spec.hour, minute=spec.minute, account_id=spec.account_id,
                     platform=platform, label=(spec.label or "").strip()[:80], enabled=spec.enabled)
 
@@ -254,7 +255,7 @@ def save_account_settings(session: Session, *, account: SocialAccount, min_gap_m
 
 def rules_for(session: Session, account: SocialAccount) -> AccountRules:
     """The gap and cap that apply to one account."""
-    cls: type[PlatformAdapter] = accounts.known_platform(account.platform)
+    cls: type[PlatformAdapter] = accounts.known_platform(account.platform, accounts.platforms_of(session))
     row = account_settings(session, account.id)
     gap = timedelta(minutes=row.min_gap_minutes if row is not None else DEFAULT_MIN_GAP_MINUTES)
     cap = network_daily_cap(cls.capabilities)
@@ -735,9 +736,10 @@ def bulk_schedule(
             continue
         body = user_text if user_text is not None else asset_text(asset)
         for account in account_rows:
-            cls = accounts.known_platform(account.platform)
+            cls = accounts.known_platform(account.platform, runtime.platforms)
             try:
-                publishing.validate_post(cls=cls, media_dir=runtime.settings.media_dir, text=body, title="",
+                publishing.validate_post(cls=cls, spec=runtime.platforms.spec(account.platform),
+                                         media_dir=runtime.settings.media_dir, text=body, title="",
                                          media=[_asset_media(asset)], options={}, first_comment="", tags=[],
                                          ai_generated=True, where=f"asset {asset.id}")
             except InvalidInput as exc:
@@ -787,18 +789,17 @@ SMOOTHING_POSTS = 2.0  # pseudo-posts at the account's mean engagement added to 
 NEIGHBOUR_WEIGHT = 0.5  # an hour also learns from the hours beside it
 HISTORY_DAYS = 180
 
-# Starting points before an account has history: common published guidance on when audiences of
-# each kind of network are active (weekday, local hour). Unknown networks use GENERIC_BEST_HOURS.
+# Starting points before an account has history: each network's package declares when its audiences
+# are typically active (``PlatformSpec.best_times``). Networks without them use GENERIC_BEST_HOURS.
 GENERIC_BEST_HOURS: tuple[tuple[int, int], ...] = ((1, 12), (2, 9), (3, 12), (0, 18), (4, 11))
-DEFAULT_BEST_HOURS: dict[str, tuple[tuple[int, int], ...]] = {
-    "instagram": ((1, 11), (2, 11), (3, 14), (4, 10), (0, 19)),
-    "facebook": ((1, 9), (2, 13), (3, 9), (4, 10), (0, 12)),
-    "x": ((1, 9), (2, 10), (3, 9), (0, 12), (4, 8)),
-    "youtube": ((4, 15), (5, 11), (3, 16), (6, 11), (2, 16)),
-    "telegram": ((0, 9), (2, 19), (4, 18), (1, 12), (6, 11)),
-    "mastodon": ((1, 10), (2, 14), (3, 10), (0, 15), (5, 11)),
-    "bluesky": ((1, 10), (2, 13), (3, 10), (0, 16), (4, 12)),
-}
+
+
+def default_best_hours(platform: str, platforms: PlatformRegistry | None = None) -> tuple[tuple[int, int], ...]:
+    """The network's declared typical good (weekday, local hour) pairs, or the generic ones."""
+    try:
+        return accounts.known_spec(platform, platforms).best_times or GENERIC_BEST_HOURS
+    except InvalidInput:
+        return GENERIC_BEST_HOURS
 
 
 @dataclass
@@ -859,7 +860,7 @@ def best_times(session: Session, *, account: SocialAccount, tz: ZoneInfo | None 
         per_pub[pid] = (likes + comments + shares, views, published_at or scheduled_at)  # last reading wins
     samples = list(per_pub.values())
     if len(samples) < MIN_HISTORY:
-        return _default_times(account, tz, limit, len(samples))
+        return _default_times(account, tz, limit, len(samples), accounts.platforms_of(session))
     use_rate = all(views > 0 for _, views, _ in samples)
     scores = [(eng / views if use_rate else float(eng), at.astimezone(tz)) for eng, views, at in samples]
     mean = sum(s for s, _ in scores) / len(scores)
@@ -885,12 +886,13 @@ def best_times(session: Session, *, account: SocialAccount, tz: ZoneInfo | None 
                           f"and hour in {tz.key}, smoothed toward the account's average.")
 
 
-def _default_times(account: SocialAccount, tz: ZoneInfo, limit: int, have: int) -> BestTimes:
-    hours = DEFAULT_BEST_HOURS.get(account.platform, GENERIC_BEST_HOURS)
+def _default_times(account: SocialAccount, tz: ZoneInfo, limit: int, have: int,
+                   platforms: PlatformRegistry | None = None) -> BestTimes:
+    hours = default_best_hours(account.platform, platforms)
     suggestions = [BestTime(weekday=d, hour=h, score=round(1.0 - i * 0.1, 2)) for i, (d, h) in enumerate(hours)]
     try:
-        network = accounts.known_platform(account.platform).display_name
-    except Exception:  # noqa: BLE001 - a missing adapter still gets generic defaults
+        network = accounts.known_spec(account.platform, platforms).display_name
+    except InvalidInput:  # an unknown network still gets generic defaults
         network = account.platform
     return BestTimes(account_id=account.id, source="defaults", timezone=str(tz.key), suggestions=suggestions[:limit],
                      sample_size=have, metric="typical audience activity",

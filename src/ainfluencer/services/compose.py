@@ -24,7 +24,7 @@ from ainfluencer.db.models import Character, User, utcnow
 from ainfluencer.db.models_media import Asset, AssetKind, ReviewState
 from ainfluencer.db.models_publishing import Publication, SocialAccount
 from ainfluencer.errors import AppError, InvalidInput
-from ainfluencer.platforms.base import PlatformAdapter
+from ainfluencer.platforms.rules import TextRules
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, publishing, vault
 from ainfluencer.writing import platform_rules
@@ -193,38 +193,8 @@ def parse_when(*, publish_now: bool, local_time: str, timezone: str, now: dateti
     return utc
 
 
-def _rules(platform: str, kind: str | None = None) -> platform_rules.TextRules | None:
-    if platform not in platform_rules.PLATFORM_RULES:
-        return None
-    return platform_rules.rules_for(platform, kind)
-
-
-def _has_title(platform: str) -> bool:
-    return "title" in platform_rules.PLATFORM_RULES.get(platform, {})
-
-
-def _text_rules(platform: str, has_media: bool) -> platform_rules.TextRules | None:
-    kinds = platform_rules.PLATFORM_RULES.get(platform, {})
-    if "description" in kinds:
-        return kinds["description"]
-    if has_media and "caption" in kinds:
-        return kinds["caption"]
-    return _rules(platform)
-
-
-def _count(text: str, rules: platform_rules.TextRules | None, cls: type[PlatformAdapter]) -> tuple[int, int, str]:
-    if rules is not None:
-        return (platform_rules.text_length(text, rules), rules.max_length,
-                COUNTING_LABELS.get(rules.counting, rules.counting))
-    caps = cls.capabilities
-    return (publishing.text_length(text, caps), caps.max_text_chars,
-            COUNTING_LABELS.get(caps.text_counting, caps.text_counting))
-
-
-def _fit(text: str, rules: platform_rules.TextRules | None, limit: int) -> str:
-    if rules is not None:
-        return platform_rules.fit_within(text, rules, rules.max_length)
-    return text[:limit]
+def _count(text: str, rules: TextRules) -> tuple[int, int, str]:
+    return rules.length(text), rules.max_length, COUNTING_LABELS.get(rules.counting, rules.counting)
 
 
 def _media_kind(asset: Asset) -> str | None:
@@ -270,7 +240,9 @@ def _target(
     session: Session, runtime: Runtime, user: User, draft: Draft, account: SocialAccount, assets: dict[int, Asset],
     public_media: Any | None,
 ) -> TargetPreview:
-    cls = accounts.known_platform(account.platform)
+    cls = accounts.known_platform(account.platform, runtime.platforms)
+    spec = runtime.platforms.spec(account.platform)
+    title_rules = spec.rules.get("title")
     caps = cls.capabilities
     variant = draft.variants.get(account.platform) or Variant()
     text = variant.text if variant.text else draft.text
@@ -279,7 +251,7 @@ def _target(
     ids = draft.asset_ids if variant.asset_ids is None else variant.asset_ids
     target = TargetPreview(account_id=account.id, platform=account.platform, platform_name=cls.display_name,
                            handle=account.handle or account.platform_account_id, text=text,
-                           title=title if _has_title(account.platform) else "",
+                           title=title if title_rules is not None else "",
                            first_comment=first_comment if caps.supports_first_comment else "",
                            supports_alt_text=caps.supports_alt_text,
                            supports_first_comment=caps.supports_first_comment)
@@ -310,22 +282,22 @@ def _target(
             duration_seconds=asset.duration_s, width=asset.width, height=asset.height,
         ))
     has_media = bool(ids)
-    rules = _text_rules(account.platform, has_media)
-    target.length, target.limit, target.counting = _count(text, rules, cls)
+    rules = spec.text_rules_for(has_media=has_media)
+    target.length, target.limit, target.counting = _count(text, rules)
     checked_text = text
     if target.over:
         target.problems.append(f"The text is {target.length:,} {target.counting.split(' (')[0]}; "
                                f"{cls.display_name} allows {target.limit:,}. Shorten it or write a "
                                f"{cls.display_name} variant.")
-        checked_text = _fit(text, rules, target.limit)  # find the other problems too, not the length twice
-    if _has_title(account.platform):
-        title_rules = _rules(account.platform, "title")
-        if title_rules is not None:
-            target.title_length = platform_rules.text_length(title, title_rules)
-            target.title_limit = title_rules.max_length
-            if target.title_length > target.title_limit:
-                target.problems.append(f"The title is {target.title_length} characters; {cls.display_name} "
-                                       f"allows {target.title_limit}.")
+        checked_text = platform_rules.fit_within(text, rules, rules.max_length)  # the other problems, not this twice
+    checked_title = title
+    if title_rules is not None:
+        target.title_length = title_rules.length(title)
+        target.title_limit = title_rules.max_length
+        if target.title_length > target.title_limit:
+            target.problems.append(f"The title is {target.title_length} characters; {cls.display_name} "
+                                   f"allows {target.title_limit}.")
+            checked_title = platform_rules.fit_within(title, title_rules, title_rules.max_length)
     if caps.needs_public_media_url:
         if public_media is not None:
             target.notes.append(str(getattr(public_media, "message", "")))
@@ -333,15 +305,16 @@ def _target(
                 target.problems.append(f"{cls.display_name} cannot fetch media until a public base URL or S3 "
                                        "storage is configured (see the note above).")
             else:  # the real link is made when the post is sent; validate the rest now
-                for spec in specs:
-                    spec.public_url = spec.public_url or PLACEHOLDER_PUBLIC_URL
+                for media_spec in specs:
+                    media_spec.public_url = media_spec.public_url or PLACEHOLDER_PUBLIC_URL
         else:
             target.notes.append(f"{cls.display_name} fetches media from a public URL; make sure one is configured.")
     if first_comment and not caps.supports_first_comment:
         first_comment = ""
     try:
         publishing.validate_post(
-            cls=cls, media_dir=runtime.settings.media_dir, text=checked_text, title=title, media=specs, options={},
+            cls=cls, spec=spec, media_dir=runtime.settings.media_dir, text=checked_text, title=checked_title,
+            media=specs, options={},
             first_comment=first_comment, tags=[], ai_generated=draft.ai_generated, where=f"account {account.id}",
         )
     except AppError as exc:

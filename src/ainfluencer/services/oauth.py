@@ -1,44 +1,48 @@
-"""OAuth redirect flows that connect accounts: X (PKCE), Facebook Login (Pages, Instagram), Google (YouTube), Mastodon.
+"""OAuth 2.0 redirect flows that connect accounts: one engine, fed by each network's ``OAuthSpec``.
 
 How one flow runs
 1. :func:`start` makes a random ``state`` (single-use, :data:`STATE_TTL`), seals what the callback
-   needs (user, character, platform, PKCE verifier, redirect URI, the Mastodon app) server-side and
-   returns the network's authorisation URL to send the browser to.
+   needs (user, character, platform, PKCE verifier, redirect URI, a per-instance client) server-side
+   and returns the network's authorisation URL to send the browser to.
 2. The network sends the browser back to ``/accounts/oauth/{platform}/callback?code=...&state=...``.
    :func:`finish` consumes the state (unknown, already used, expired, started by another user or for
    another network: refused), trades the code for tokens and hands them to the normal connect path
    (``accounts.connect_account``: live check, duplicates refused; ``reconnect_account`` when the
    flow was started from an existing account).
-3. Facebook Login may manage several Pages: then the long-lived user token is parked as a *pending
-   choice* and :func:`choose` completes the connect with the Page the person picked (for Instagram:
-   the Pages with a linked ``instagram_business_account``).
+3. A login that manages several accounts (Facebook Pages, Instagram accounts linked to Pages) is
+   parked as a *pending choice* and :func:`choose` completes the connect with the one picked.
+
+What differs between networks is data in ``platforms/<name>/__init__.py`` (endpoints, scopes, PKCE,
+client settings, how the client authenticates) plus, where a network departs from RFC 6749, hook
+functions in its package (``finish_grant``: Facebook's long-lived token and Page list;
+``register_client``/``authorization_url``/``exchange_code``: Mastodon's per-instance app). The
+authorisation URL, PKCE (S256) and the code exchange go through Authlib's httpx OAuth 2.0 client.
 
 Where things live: states and pending choices are rows of ``stored_secrets`` (owner kinds
 ``oauth_state`` / ``oauth_pending``, owner id = the user, name = SHA-256 of the state), sealed with
 AES-256-GCM like every other credential, so the PKCE verifier and tokens never sit in plain text.
-A Mastodon app registered on an instance is cached as ``mastodon_app`` and reused.
+A client registered on an instance is cached as ``mastodon_app`` and reused.
 
-Client ids and secrets come from settings (``x_client_id`` ...); endpoints default to each network's
-production URLs and may be overridden per key through ``settings.oauth_endpoints`` (tests point them
-at local fakes). The helpers each adapter module exports (``x.authorization_url``/``exchange_code``,
-``mastodon.register_app``/``auth_url``/``exchange_code``) are used where they exist; Facebook and Google
-token exchanges are plain httpx calls through :func:`_http` (timeout, error mapping, no token logged).
+Client ids and secrets come from settings (the names the spec gives); endpoints default to each
+network's production URLs and may be overridden per key through ``settings.oauth_endpoints`` (tests
+point them at local fakes).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import importlib
 import json
 import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
+from authlib.common.urls import add_params_to_uri
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 from pydantic import SecretStr
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -53,7 +57,8 @@ from ainfluencer.platforms.base import (
     PlatformError,
     PlatformTransientError,
 )
-from ainfluencer.platforms.registry import platform_names
+from ainfluencer.platforms.registry import DEFAULT, PlatformRegistry
+from ainfluencer.platforms.spec import Endpoint, OAuthSpec, PlatformSpec
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts
 
@@ -65,30 +70,7 @@ APP_OWNER = "mastodon_app"
 STATE_TTL = timedelta(minutes=10)
 PENDING_TTL = timedelta(minutes=15)
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-MAX_PAGES = 10  # pages of /me/accounts followed
-MAX_IG_LOOKUPS = 25  # Pages asked for their linked Instagram account when the list does not say
-
-OAUTH_PLATFORMS = ("x", "facebook", "instagram", "youtube", "mastodon")
-FORM_PLATFORMS = ("telegram", "bluesky")
-
-DEFAULT_ENDPOINTS: dict[str, str] = {
-    "x_authorize": "https://x.com/i/oauth2/authorize",
-    "x_api": "",  # empty: api.x.com (the token endpoint lives on the API host)
-    "facebook_dialog": "https://www.facebook.com",
-    "graph": "https://graph.facebook.com",
-    "google_authorize": "https://accounts.google.com/o/oauth2/v2/auth",
-    "google_token": "https://oauth2.googleapis.com/token",  # noqa: S105 - an endpoint, not a secret
-}
-FACEBOOK_SCOPES = ("pages_show_list", "pages_read_engagement", "pages_manage_posts", "pages_manage_engagement")
-INSTAGRAM_SCOPES = ("instagram_basic", "instagram_content_publish", "instagram_manage_comments", "pages_show_list",
-                    "pages_read_engagement", "business_management")
-SETTING_NAMES = {
-    "x": ("x_client_id", "x_client_secret"),
-    "facebook": ("facebook_app_id", "facebook_app_secret"),
-    "instagram": ("facebook_app_id", "facebook_app_secret"),
-    "youtube": ("google_client_id", "google_client_secret"),
-}
-
+TOKEN_TIMEOUT_S = 30.0  # a number: Authlib runs on httpx or httpx2, whose Timeout types differ
 
 class OAuthStateError(InvalidInput):
     """The callback's ``state`` is unknown, used, expired or belongs to another flow."""
@@ -161,32 +143,52 @@ class _Grant:
 # ---- configuration ------------------------------------------------------------------------------------
 
 
-def endpoint(settings: Settings, key: str) -> str:
+def _spec(runtime: Runtime, platform: str) -> PlatformSpec:
+    spec = accounts.known_spec(platform, runtime.platforms)
+    if spec.oauth is None:
+        raise InvalidInput(f"{platform!r} does not connect through OAuth; use its form.", field="platform")
+    return spec
+
+
+def oauth_platforms(platforms: PlatformRegistry | None = None) -> list[str]:
+    """Networks that connect through an OAuth redirect flow."""
+    return [s.name for s in (platforms or DEFAULT) if s.oauth is not None]
+
+
+def endpoint(settings: Settings, key: str, default: str = "") -> str:
     """An OAuth/API base URL: the override from ``settings.oauth_endpoints`` or the production default."""
     value = (settings.oauth_endpoints or {}).get(key)
-    return (value if value is not None else DEFAULT_ENDPOINTS.get(key, "")).rstrip("/")
+    return (value if value is not None else default).rstrip("/")
 
 
-def _client(settings: Settings, platform: str) -> tuple[str, str]:
-    id_name, secret_name = SETTING_NAMES[platform]
-    client_id = str(getattr(settings, id_name) or "").strip()
-    secret_value = getattr(settings, secret_name)
+def _url(settings: Settings, where: Endpoint) -> str:
+    return endpoint(settings, where.key, where.base) + where.path
+
+
+def _client(settings: Settings, oauth: OAuthSpec) -> tuple[str, str]:
+    id_name, secret_name = oauth.settings
+    client_id = str(getattr(settings, id_name, "") or "").strip() if id_name else ""
+    secret_value = getattr(settings, secret_name, None) if secret_name else None
     client_secret = secret_value.get_secret_value().strip() if isinstance(secret_value, SecretStr) else ""
     return client_id, client_secret
 
 
-def not_configured(settings: Settings, platform: str) -> str:
+def not_configured(settings: Settings, platform: str, platforms: PlatformRegistry | None = None) -> str:
     """Why the OAuth flow of ``platform`` cannot start here ("" when it can)."""
-    if platform == "mastodon":
-        return ""  # the app is registered on the person's instance at connect time
-    if platform not in SETTING_NAMES:
+    try:
+        oauth = accounts.known_spec(platform, platforms).oauth
+    except InvalidInput:
+        oauth = None
+    if oauth is None:
         return f"{platform} does not connect through OAuth here."
-    client_id, client_secret = _client(settings, platform)
-    id_name, secret_name = SETTING_NAMES[platform]
-    env = f"AINF_{id_name.upper()}"
+    id_name, secret_name = oauth.settings
+    if not id_name:
+        return ""  # the client is registered on the person's instance at connect time
+    client_id, client_secret = _client(settings, oauth)
     if not client_id:
-        return f"Set {env} (and AINF_{secret_name.upper()}) to connect through OAuth; see docs/platforms.md."
-    if platform != "x" and not client_secret:  # X public clients use PKCE without a secret
+        return f"Set AINF_{id_name.upper()} (and AINF_{secret_name.upper()}) to connect through OAuth; see " \
+               "docs/platforms.md."
+    if oauth.secret_required and not client_secret:
         return f"Set AINF_{secret_name.upper()} to connect through OAuth; see docs/platforms.md."
     return ""
 
@@ -197,19 +199,8 @@ def redirect_uri(settings: Settings, platform: str, base_url: str) -> str:
     return f"{root}/accounts/oauth/{platform}/callback"
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(64)[:96]
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
 def _name(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
-
-
-def _platform_module(name: str) -> Any:
-    # Imported lazily so one SDK's absence cannot break the other flows.
-    return importlib.import_module(f"ainfluencer.platforms.{name}")
 
 
 # ---- sealed rows ---------------------------------------------------------------------------------------
@@ -252,34 +243,134 @@ def purge_expired(session: Session, *, user_id: int, now: datetime | None = None
     return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# ---- network calls (Facebook, Google) -------------------------------------------------------------------
+# ---- the engine: Authlib's OAuth 2.0 client, fed by the spec ----------------------------------------------
 
 
-def _http(method: str, url: str, *, network: str, graph: bool, **kwargs: Any) -> dict[str, Any]:
-    """One token-endpoint call: explicit timeout, error mapped to the three kinds, nothing secret logged."""
-    log.debug("oauth %s %s %s", network, method, url.split("?", 1)[0])
-    try:
-        with httpx.Client(timeout=HTTP_TIMEOUT) as client:
-            resp = client.request(method, url, **kwargs)
-    except httpx.TransportError as exc:
-        raise PlatformTransientError(f"Could not reach {network}.", platform_message=str(exc)[:300]) from exc
-    try:
-        body = resp.json()
-    except ValueError:
-        body = {}
-    if resp.status_code >= 400:
-        if graph:
-            raise _platform_module("facebook").graph_error(resp.status_code, body, resp.headers, network=network)
+def _query_auth(auth: Any, method: str, uri: str, headers: Any, body: str) -> tuple[str, Any, str]:
+    """Client id and secret in the query string (Facebook's token endpoint is a GET)."""
+    uri = add_params_to_uri(uri, [("client_id", auth.client_id), ("client_secret", auth.client_secret)])
+    return uri, headers, body
+
+
+class Flow:
+    """One network's code flow: authorisation URL, code exchange, and the Graph-style calls hooks make."""
+
+    Choice = Choice
+
+    def __init__(self, runtime: Runtime, spec: PlatformSpec, redirect: str) -> None:
+        assert spec.oauth is not None  # noqa: S101 - _spec() checked it
+        self.runtime, self.spec, self.oauth, self.redirect = runtime, spec, spec.oauth, redirect
+        self.settings = runtime.settings
+        self.client_id, self.client_secret = _client(self.settings, self.oauth)
+        mapper = self.oauth.hook("error_mapper")
+        self._map_error = mapper(spec.display_name) if mapper else None
+
+    def _client(self) -> OAuth2Client:
+        method = "client_secret_query" if self.oauth.exchange_method == "GET" else (
+            self.oauth.client_auth if self.client_secret else "none")
+        client = OAuth2Client(
+            client_id=self.client_id, client_secret=self.client_secret or None, redirect_uri=self.redirect,
+            scope=self.oauth.scope_separator.join(self.oauth.scopes), token_endpoint_auth_method=method,
+            code_challenge_method="S256" if self.oauth.pkce else None, timeout=TOKEN_TIMEOUT_S,
+        )
+        client.register_client_auth_method(("client_secret_query", _query_auth))
+        return client
+
+    def authorization_url(self, state: str) -> tuple[str, str]:
+        """(URL to send the browser to, PKCE verifier to keep — "" without PKCE)."""
+        assert self.oauth.authorize is not None  # noqa: S101 - spec data
+        verifier = secrets.token_urlsafe(64)[:96] if self.oauth.pkce else ""
+        with self._client() as client:
+            url, _ = client.create_authorization_url(
+                _url(self.settings, self.oauth.authorize), state=state, code_verifier=verifier or None,
+                **dict(self.oauth.authorize_params))
+        return str(url), verifier
+
+    def _check(self, resp: Any) -> Any:
+        """Authlib compliance hook: map an error response to the three adapter error kinds."""
+        if resp.status_code < 400:
+            return resp
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if self._map_error is not None:
+            raise self._map_error(resp.status_code, body, resp.headers)
         message = str(body.get("error_description") or body.get("error") or resp.text[:300]) if isinstance(
             body, dict) else resp.text[:300]
+        network = self.spec.display_name
         if resp.status_code >= 500 or resp.status_code == 429:
             raise PlatformTransientError(f"{network} is having trouble (HTTP {resp.status_code}).",
                                          platform_message=message, status=resp.status_code)
         raise PlatformAuthError(f"{network} refused the authorization code.", platform_message=message,
                                 status=resp.status_code)
-    if not isinstance(body, dict):
-        raise PlatformTransientError(f"{network} sent an unexpected response.")
-    return body
+
+    def exchange(self, code: str, verifier: str) -> dict[str, Any]:
+        """Trade the code for a token (explicit timeout, errors mapped, nothing secret logged)."""
+        assert self.oauth.token is not None  # noqa: S101 - spec data
+        url = _url(self.settings, self.oauth.token)
+        log.debug("oauth %s token exchange %s", self.spec.name, url.split("?", 1)[0])
+        extra = {"code_verifier": verifier} if verifier else {}
+        try:
+            with self._client() as client:
+                client.register_compliance_hook("access_token_response", self._check)
+                token = client.fetch_token(url, code=code, method=self.oauth.exchange_method, **extra)
+        except PlatformError:
+            raise
+        except OAuthError as exc:
+            raise PlatformAuthError(f"{self.spec.display_name} refused the authorization code.",
+                                    platform_message=str(exc.description or exc.error)[:300]) from exc
+        except Exception as exc:  # noqa: BLE001 - transport failures of whichever httpx Authlib runs on
+            raise PlatformTransientError(f"Could not reach {self.spec.display_name}.",
+                                         platform_message=str(exc)[:300]) from exc
+        if not token.get("access_token"):
+            raise PlatformTransientError(f"{self.spec.display_name} returned no access token.")
+        return dict(token)
+
+    def graph(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One call to the token endpoint's host (Facebook's Graph: Pages, long-lived tokens)."""
+        assert self.oauth.token is not None  # noqa: S101 - spec data
+        base = endpoint(self.settings, self.oauth.token.key, self.oauth.token.base)
+        version = self.oauth.token.path.strip("/").split("/", 1)[0]
+        url = path if path.startswith(("http://", "https://")) else f"{base}/{version}/{path.lstrip('/')}"
+        log.debug("oauth %s %s %s", self.spec.name, method, url.split("?", 1)[0])
+        try:
+            with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+                resp = client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise PlatformTransientError(f"Could not reach {self.spec.display_name}.",
+                                         platform_message=str(exc)[:300]) from exc
+        self._check(resp)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise PlatformTransientError(f"{self.spec.display_name} sent an unexpected response.")
+        return body
+
+    def deny(self, message: str) -> None:
+        """Refuse the connection with a message the person can act on."""
+        raise OAuthDenied(message, field="platform")
+
+    def grant(self, code: str, verifier: str) -> _Grant:
+        """Code → credentials (plus accounts to choose from, where the network's hook offers them)."""
+        token = self.exchange(code, verifier)
+        choices: list[Choice] = []
+        finish_grant = self.oauth.hook("finish_grant")
+        if finish_grant is not None:
+            token, choices = finish_grant(self, token)
+        if self.oauth.no_refresh_message and not token.get("refresh_token"):
+            self.deny(self.oauth.no_refresh_message)
+        refresh = token.get("refresh_token")
+        creds = Credentials(access_token=SecretStr(str(token["access_token"])),
+                            refresh_token=SecretStr(str(refresh)) if refresh else None,
+                            expires_at=_expires(token, utcnow()))
+        if self.oauth.store_client:
+            creds.extra["client_id"] = self.client_id
+            if self.client_secret:
+                creds.secret_extra["client_secret"] = SecretStr(self.client_secret)
+        return _Grant(credentials=creds, choices=choices)
 
 
 def _expires(body: dict[str, Any], now: datetime) -> datetime | None:
@@ -290,116 +381,20 @@ def _expires(body: dict[str, Any], now: datetime) -> datetime | None:
         return None
 
 
-def _graph_url(settings: Settings, path: str) -> str:
-    version = _platform_module("facebook").GRAPH_VERSION
-    return f"{endpoint(settings, 'graph')}/{version}/{path.lstrip('/')}"
-
-
-def _facebook_token(settings: Settings, code: str, redirect: str, network: str) -> tuple[str, datetime | None]:
-    """Code → short-lived user token → long-lived user token (about 60 days)."""
-    client_id, client_secret = _client(settings, "facebook")
-    short = _http("GET", _graph_url(settings, "oauth/access_token"), network=network, graph=True, params={
-        "client_id": client_id, "client_secret": client_secret, "redirect_uri": redirect, "code": code})
-    if not short.get("access_token"):
-        raise PlatformTransientError(f"{network} returned no access token.")
-    long = _http("GET", _graph_url(settings, "oauth/access_token"), network=network, graph=True, params={
-        "grant_type": "fb_exchange_token", "client_id": client_id, "client_secret": client_secret,
-        "fb_exchange_token": short["access_token"]})
-    token = str(long.get("access_token") or short["access_token"])
-    return token, _expires(long if long.get("access_token") else short, utcnow())
-
-
-def _pages(settings: Settings, token: str, network: str) -> list[dict[str, Any]]:
-    fields = "id,name,username,instagram_business_account{id,username}"
-    url: str | None = _graph_url(settings, "me/accounts")
-    params: dict[str, Any] | None = {"fields": fields, "limit": 100, "access_token": token}
-    out: list[dict[str, Any]] = []
-    for _ in range(MAX_PAGES):
-        if not url:
-            break
-        body = _http("GET", url, network=network, graph=True, params=params)
-        out.extend(p for p in body.get("data") or [] if isinstance(p, dict) and p.get("id"))
-        nxt = (body.get("paging") or {}).get("next")
-        url, params = (str(nxt), {"access_token": token}) if nxt else (None, None)
-    return out
-
-
-def _facebook_grant(settings: Settings, platform: str, code: str, redirect: str) -> _Grant:
-    network = "Instagram" if platform == "instagram" else "Facebook"
-    token, expires_at = _facebook_token(settings, code, redirect, network)
-    pages = _pages(settings, token, network)
-    choices: list[Choice] = []
-    if platform == "facebook":
-        choices = [Choice(id=str(p["id"]), name=str(p.get("name") or p["id"]),
-                          detail=f"@{p['username']}" if p.get("username") else "") for p in pages]
-        if not choices:
-            raise OAuthDenied("This Facebook login manages no Pages. Create a Page (or ask its admin for access), "
-                              "then connect again and tick the Page on Facebook's screen.", field="platform")
-    else:
-        for page in pages[:MAX_IG_LOOKUPS]:
-            linked = page.get("instagram_business_account")
-            if linked is None:  # the list did not expand the field: ask the Page itself
-                node = _http("GET", _graph_url(settings, str(page["id"])), network=network, graph=True, params={
-                    "fields": "instagram_business_account{id,username}", "access_token": token})
-                linked = node.get("instagram_business_account")
-            if isinstance(linked, dict) and linked.get("id"):
-                choices.append(Choice(id=str(page["id"]), name=str(page.get("name") or page["id"]),
-                                      detail=f"@{linked.get('username')}" if linked.get("username") else ""))
-        if not choices:
-            raise OAuthDenied("None of the Pages this login manages has a linked Instagram professional account. "
-                              "Switch the Instagram account to Business or Creator and link it to a Page "
-                              "(Page settings → Linked accounts), then connect again.", field="platform")
-    creds = Credentials(access_token=SecretStr(token), expires_at=expires_at)
-    return _Grant(credentials=creds, choices=choices)
-
-
-def _google_grant(settings: Settings, code: str, redirect: str, verifier: str) -> _Grant:
-    client_id, client_secret = _client(settings, "youtube")
-    body = _http("POST", endpoint(settings, "google_token"), network="Google", graph=False, data={
-        "grant_type": "authorization_code", "code": code, "client_id": client_id, "client_secret": client_secret,
-        "redirect_uri": redirect, "code_verifier": verifier})
-    if not body.get("access_token"):
-        raise PlatformTransientError("Google returned no access token.")
-    if not body.get("refresh_token"):
-        raise OAuthDenied("Google sent no refresh token, so uploads would stop within an hour. Remove "
-                          "AInfluencer's access at myaccount.google.com/permissions, then connect again.",
-                          field="platform")
-    creds = Credentials(access_token=SecretStr(str(body["access_token"])),
-                        refresh_token=SecretStr(str(body["refresh_token"])), expires_at=_expires(body, utcnow()),
-                        extra={"client_id": client_id}, secret_extra={"client_secret": SecretStr(client_secret)})
-    return _Grant(credentials=creds)
-
-
-def _x_grant(settings: Settings, code: str, redirect: str, verifier: str) -> _Grant:
-    x = _platform_module("x")
-    client_id, client_secret = _client(settings, "x")
-    creds = accounts.run_coro(x.exchange_code(
-        code=code, code_verifier=verifier, client_id=client_id, redirect_uri=redirect,
-        client_secret=client_secret or None, base_url=endpoint(settings, "x_api") or None))
-    return _Grant(credentials=creds)
-
-
-def _mastodon_grant(payload: dict[str, Any], code: str, redirect: str) -> _Grant:
-    mastodon = _platform_module("mastodon")
-    app = mastodon.MastodonApp(instance_url=payload["instance_url"], client_id=payload["app_client_id"],
-                               client_secret=SecretStr(payload["app_client_secret"]))
-    return _Grant(credentials=accounts.run_coro(mastodon.exchange_code(app, code, redirect)))
-
-
-def _mastodon_app(session: Session, runtime: Runtime, instance_url: str, redirect: str) -> Any:
-    """The app registered on the instance for this redirect URI (registered once, then reused)."""
-    mastodon = _platform_module("mastodon")
+def _instance_client(session: Session, runtime: Runtime, spec: PlatformSpec, instance_url: str,
+                     redirect: str) -> tuple[str, str]:
+    """The client registered on the instance for this redirect URI (registered once, then reused)."""
+    assert spec.oauth is not None  # noqa: S101
     name = hashlib.sha256(f"{instance_url}\n{redirect}".encode()).hexdigest()
     cached = _peek(session, runtime, owner=APP_OWNER, user_id=0, name=name)
     if cached:
-        return mastodon.MastodonApp(instance_url=instance_url, client_id=cached["client_id"],
-                                    client_secret=SecretStr(cached["client_secret"]))
+        return str(cached["client_id"]), str(cached["client_secret"])
     session.commit()  # the registration is a network call: no write lock held meanwhile
-    website = runtime.settings.public_url or None
-    app = accounts.run_coro(mastodon.register_app(instance_url, redirect, website=website))
+    client_id, client_secret = spec.oauth.hook("register_client")(
+        runtime.run, instance_url, redirect, website=runtime.settings.public_url or None)
     _seal(session, runtime, owner=APP_OWNER, user_id=0, name=name, payload={
-        "client_id": app.client_id, "client_secret": app.client_secret.get_secret_value()})
-    return app
+        "client_id": client_id, "client_secret": client_secret})
+    return client_id, client_secret
 
 
 def normalise_instance(value: str) -> str:
@@ -419,8 +414,8 @@ def normalise_instance(value: str) -> str:
 # ---- the flow ---------------------------------------------------------------------------------------------
 
 
-def _network_error(platform: str, exc: PlatformError) -> Exception:
-    name = accounts.known_platform(platform).display_name
+def _network_error(runtime: Runtime, platform: str, exc: PlatformError) -> Exception:
+    name = accounts.known_spec(platform, runtime.platforms).display_name
     said = f" ({exc.platform_message})" if exc.platform_message else ""
     if isinstance(exc, PlatformTransientError):
         return accounts.PlatformUnavailable(f"{name} could not be reached: {exc.message}{said} Try again shortly.")
@@ -432,10 +427,10 @@ def start(
     instance_url: str = "", account_id: int | None = None, now: datetime | None = None,
 ) -> Started:
     """Begin a flow: seal a fresh single-use state and return the network's authorisation URL."""
-    if platform not in OAUTH_PLATFORMS:
-        raise InvalidInput(f"{platform!r} does not connect through OAuth; use its form.", field="platform")
+    spec = _spec(runtime, platform)
+    assert spec.oauth is not None  # noqa: S101 - _spec() checked it
     settings = runtime.settings
-    why = not_configured(settings, platform)
+    why = not_configured(settings, platform, runtime.platforms)
     if why:
         raise OAuthNotConfigured(why, field="platform")
     character = accounts.get_character(session, character_id, user=user)
@@ -450,38 +445,21 @@ def start(
     payload: dict[str, Any] = {"platform": platform, "user_id": user.id, "character_id": character.id,
                                "account_id": account_id, "redirect_uri": redirect,
                                "expires_at": (now + STATE_TTL).isoformat()}
-    if platform == "x":
-        x = _platform_module("x")
-        client_id, _ = _client(settings, "x")
-        url, verifier, state = x.authorization_url(client_id, redirect, authorize_url=endpoint(settings, "x_authorize"))
-        payload["verifier"] = verifier
-    elif platform in ("facebook", "instagram"):
-        client_id, _ = _client(settings, platform)
-        version = _platform_module("facebook").GRAPH_VERSION
-        scopes = FACEBOOK_SCOPES if platform == "facebook" else INSTAGRAM_SCOPES
-        url = f"{endpoint(settings, 'facebook_dialog')}/{version}/dialog/oauth?" + urlencode({
-            "client_id": client_id, "redirect_uri": redirect, "state": state, "response_type": "code",
-            "scope": ",".join(scopes)})
-    elif platform == "youtube":
-        client_id, _ = _client(settings, "youtube")
-        verifier, challenge = _pkce()
-        payload["verifier"] = verifier
-        url = endpoint(settings, "google_authorize") + "?" + urlencode({
-            "client_id": client_id, "redirect_uri": redirect, "response_type": "code",
-            "scope": " ".join(_platform_module("youtube").SCOPES), "access_type": "offline", "prompt": "consent",
-            "include_granted_scopes": "true", "state": state, "code_challenge": challenge,
-            "code_challenge_method": "S256"})
-    else:  # mastodon
+    if spec.oauth.asks_instance:  # a client registered on the person's own instance (Mastodon)
         instance = normalise_instance(instance_url)
         session.commit()  # registration and metadata are network calls: hold no write lock meanwhile
         try:
-            app = _mastodon_app(session, runtime, instance, redirect)
-            url = accounts.run_coro(_platform_module("mastodon").auth_url(app, redirect, state=state))
+            client_id, client_secret = _instance_client(session, runtime, spec, instance, redirect)
+            url = spec.oauth.hook("authorization_url")(runtime.run, instance, client_id, client_secret, redirect,
+                                                       state)
         except PlatformError as exc:
             session.rollback()
-            raise _network_error(platform, exc) from exc
-        payload.update(instance_url=instance, app_client_id=app.client_id,
-                       app_client_secret=app.client_secret.get_secret_value())
+            raise _network_error(runtime, platform, exc) from exc
+        payload.update(instance_url=instance, app_client_id=client_id, app_client_secret=client_secret)
+    else:
+        url, verifier = Flow(runtime, spec, redirect).authorization_url(state)
+        if verifier:
+            payload["verifier"] = verifier
     _seal(session, runtime, owner=STATE_OWNER, user_id=user.id, name=_name(state), payload=payload)
     session.commit()
     log.info("oauth %s: flow started for character %s", platform, character.id)
@@ -514,11 +492,11 @@ def finish(
     now: datetime | None = None,
 ) -> Finished:
     """Handle the callback: check the state, trade the code, connect (or park a Page choice)."""
-    if platform not in OAUTH_PLATFORMS:
-        raise InvalidInput(f"{platform!r} does not connect through OAuth.", field="platform")
+    spec = _spec(runtime, platform)
+    assert spec.oauth is not None  # noqa: S101 - _spec() checked it
     payload = consume_state(session, runtime=runtime, user=user, platform=platform, state=params.get("state", ""),
                             now=now)
-    name = accounts.known_platform(platform).display_name
+    name = spec.display_name
     if params.get("error"):
         reason = params.get("error_description") or params.get("error_reason") or params["error"]
         if params["error"] == "access_denied":
@@ -530,16 +508,14 @@ def finish(
         raise OAuthDenied(f"{name} sent no authorisation code back. Start connecting again.", field="platform")
     redirect = payload["redirect_uri"]
     try:
-        if platform == "x":
-            grant = _x_grant(runtime.settings, code, redirect, payload["verifier"])
-        elif platform in ("facebook", "instagram"):
-            grant = _facebook_grant(runtime.settings, platform, code, redirect)
-        elif platform == "youtube":
-            grant = _google_grant(runtime.settings, code, redirect, payload["verifier"])
+        if spec.oauth.asks_instance:
+            creds = spec.oauth.hook("exchange_code")(runtime.run, payload["instance_url"], payload["app_client_id"],
+                                                     payload["app_client_secret"], code, redirect)
+            grant = _Grant(credentials=creds)
         else:
-            grant = _mastodon_grant(payload, code, redirect)
+            grant = Flow(runtime, spec, redirect).grant(code, payload.get("verifier", ""))
     except PlatformError as exc:
-        raise _network_error(platform, exc) from exc
+        raise _network_error(runtime, platform, exc) from exc
     character_id, account_id = int(payload["character_id"]), payload.get("account_id")
     if grant.choices and len(grant.choices) > 1:
         pending = _park(session, runtime, user=user, platform=platform, character_id=character_id,
@@ -624,16 +600,13 @@ def choose(
                     ip=ip)
 
 
-def describe_connect_methods(settings: Settings) -> list[dict[str, Any]]:
+def describe_connect_methods(settings: Settings, platforms: PlatformRegistry | None = None) -> list[dict[str, Any]]:
     """Every network with how it connects here and whether it is ready (for the Accounts page and API)."""
     out = []
-    for platform in platform_names():
-        try:
-            cls = accounts.known_platform(platform)
-        except InvalidInput:
-            continue
-        method = "oauth" if platform in OAUTH_PLATFORMS else "form" if platform in FORM_PLATFORMS else "token"
-        out.append({"platform": platform, "name": cls.display_name, "method": method,
-                    "blocked": not_configured(settings, platform) if method == "oauth" else ""})
+    for spec in sorted(platforms or DEFAULT, key=lambda s: s.name):
+        method = spec.connect_method
+        out.append({"platform": spec.name, "name": spec.display_name, "method": method,
+                    "asks_instance": bool(spec.oauth and spec.oauth.asks_instance),
+                    "fields": [f.__dict__ for f in spec.connect_form],
+                    "blocked": not_configured(settings, spec.name, platforms) if method == "oauth" else ""})
     return out
-

@@ -55,7 +55,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import regex
 from sqlalchemy import ColumnElement, String, cast, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -76,7 +75,6 @@ from ainfluencer.jobs.errors import PermanentJobError, TransientJobError
 from ainfluencer.jobs.queue import enqueue
 from ainfluencer.jobs.retry import RetryPolicy
 from ainfluencer.platforms.base import (
-    Capabilities,
     MediaItem,
     MediaKind,
     PlatformAdapter,
@@ -88,6 +86,7 @@ from ainfluencer.platforms.base import (
     PublishResult,
     PublishState,
 )
+from ainfluencer.platforms.spec import PlatformSpec
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, public_media
 from ainfluencer.services.auth import audit
@@ -111,7 +110,6 @@ WEBHOOK_EVENTS = ("publication.published", "publication.failed", "publication.un
 WEBHOOK_JOB_ATTEMPTS = 8
 WEBHOOK_TIMEOUT = 10.0
 CRASH_ENV = "AINF_TEST_CRASH_AT"
-_GRAPHEME = regex.compile(r"\X")
 
 
 # ---- errors and small helpers --------------------------------------------------------------------
@@ -141,13 +139,6 @@ def _say(exc: PlatformError) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def text_length(text: str, caps: Capabilities) -> int:
-    """Length as the network counts it, for the counting schemes the core knows."""
-    if caps.text_counting == "graphemes":
-        return len(_GRAPHEME.findall(text))
-    return len(text)
 
 
 def visible_publications(user: User) -> ColumnElement[bool]:
@@ -266,7 +257,7 @@ def media_items(media_dir: Path, rows: Sequence[dict[str, Any]]) -> list[MediaIt
 
 
 def _check_against_capabilities(
-    cls: type[PlatformAdapter], text: str, media: list[dict[str, Any]], *, where: str, own_validator: bool
+    cls: type[PlatformAdapter], spec: PlatformSpec, text: str, title: str, media: list[dict[str, Any]], *, where: str
 ) -> None:
     caps, name = cls.capabilities, cls.display_name
     if not text.strip() and not media:
@@ -274,12 +265,16 @@ def _check_against_capabilities(
     if caps.requires_media and not media:
         kinds = " or ".join(sorted(k.value for k in caps.media_kinds)) or "media"
         raise InvalidInput(f"{name} posts need at least one file ({kinds}).", field=f"{where}.media")
-    if not own_validator and caps.max_text_chars and caps.text_counting in ("chars", "graphemes"):
-        length = text_length(text, caps)
-        if length > caps.max_text_chars:
-            raise InvalidInput(
-                f"The text is {length} characters; {name} allows {caps.max_text_chars}.", field=f"{where}.text"
-            )
+    # The network's own text rules (limit and how it counts), the object the writer and Compose use too.
+    rules = spec.text_rules_for(has_media=bool(media))
+    length = rules.length(text)
+    if length > rules.max_length:
+        raise InvalidInput(f"The text is {length} {rules.unit}; {name} allows {rules.max_length}.",
+                           field=f"{where}.text")
+    if title and "title" in spec.rules and spec.rules["title"].length(title) > spec.rules["title"].max_length:
+        title_rules = spec.rules["title"]
+        raise InvalidInput(f"The title is {title_rules.length(title)} {title_rules.unit}; {name} allows "
+                           f"{title_rules.max_length}.", field=f"{where}.title")
     if media and caps.max_media == 0:
         raise InvalidInput(f"{name} posts here carry no media.", field=f"{where}.media")
     if len(media) > caps.max_media:
@@ -317,14 +312,15 @@ def _own_validator(adapter: PlatformAdapter) -> Any:
 
 
 def validate_post(
-    *, cls: type[PlatformAdapter], media_dir: Path, text: str, title: str, media: Sequence[MediaSpec],
-    options: dict[str, Any], first_comment: str, tags: list[str], ai_generated: bool, where: str,
+    *, cls: type[PlatformAdapter], spec: PlatformSpec, media_dir: Path, text: str, title: str,
+    media: Sequence[MediaSpec], options: dict[str, Any], first_comment: str, tags: list[str], ai_generated: bool,
+    where: str,
 ) -> list[dict[str, Any]]:
     """Validate one post for one network before anything is queued; returns the media rows to store."""
     rows = [resolve_media(media_dir, m, where=f"{where}.media.{j}")[1] for j, m in enumerate(media)]
     adapter = cls(accounts.Credentials())
     validator = _own_validator(adapter)
-    _check_against_capabilities(cls, text, rows, where=where, own_validator=validator is not None)
+    _check_against_capabilities(cls, spec, text, title, rows, where=where)
     if first_comment and not cls.capabilities.supports_first_comment:
         raise InvalidInput(f"{cls.display_name} has no first comment.", field=f"{where}.first_comment")
     if validator is not None:
@@ -568,14 +564,15 @@ def create_publications(
         reason = accounts.usable_for_publishing(account)
         if reason:
             raise InvalidInput(reason, field=f"{where}.account_id")
-        cls = accounts.known_platform(account.platform)
+        cls = accounts.known_platform(account.platform, runtime.platforms)
         text = spec.text if target.text is None else target.text
         title = spec.title if target.title is None else target.title
         media = spec.media if target.media is None else target.media
         options = dict(spec.options if target.options is None else target.options)
         first_comment = spec.first_comment if target.first_comment is None else target.first_comment
         tags = list(spec.tags if target.tags is None else target.tags)
-        rows = validate_post(cls=cls, media_dir=runtime.settings.media_dir, text=text, title=title, media=media,
+        rows = validate_post(cls=cls, spec=runtime.platforms.spec(account.platform),
+                             media_dir=runtime.settings.media_dir, text=text, title=title, media=media,
                              options=options, first_comment=first_comment, tags=tags,
                              ai_generated=spec.ai_generated, where=where)
         if first_comment:
@@ -782,7 +779,7 @@ def claim(runtime: Runtime, publication_id: int, seq: int, *, worker: str = "wor
             _transition(s, pub, S.failed, expect=expect, actor=actor, message=reason, last_error=reason)
             return {"status": "failed", "reason": reason}
         try:
-            cls = accounts.known_platform(account.platform)
+            cls = accounts.known_platform(account.platform, runtime.platforms)
         except InvalidInput as exc:
             _transition(s, pub, S.failed, expect=expect, actor=actor, message=exc.message, last_error=exc.message)
             return {"status": "failed", "reason": exc.message}
@@ -862,7 +859,7 @@ def cannot_have_been_delivered(exc: PlatformTransientError) -> bool:
 
 def _call_network(runtime: Runtime, claimed: Claimed) -> Outcome:
     """Publish through the adapter: one refresh-and-retry on an auth error; credentials persisted after."""
-    adapter = accounts.build_adapter(claimed.platform, claimed.credentials)
+    adapter = accounts.build_adapter(runtime, claimed.platform, claimed.credentials)
     before = accounts.fingerprint(claimed.credentials)
     refreshed = False
     try:
@@ -872,7 +869,7 @@ def _call_network(runtime: Runtime, claimed: Claimed) -> Outcome:
             return Outcome("retry" if isinstance(exc, PlatformTransientError) else "permanent", error=exc)
         if accounts.needs_refresh(claimed.credentials):
             try:
-                accounts.run_coro(adapter.refresh())
+                runtime.run(adapter.refresh())
                 refreshed = True
             except PlatformAuthError as exc:
                 return Outcome("auth", error=exc)
@@ -881,12 +878,12 @@ def _call_network(runtime: Runtime, claimed: Claimed) -> Outcome:
                          claimed.publication_id, exc)
         while True:
             try:
-                return Outcome("result", result=accounts.run_coro(adapter.publish(claimed.post)), refreshed=refreshed)
+                return Outcome("result", result=runtime.run(adapter.publish(claimed.post)), refreshed=refreshed)
             except PlatformAuthError as exc:
                 if refreshed or claimed.credentials.refresh_token is None:
                     return Outcome("auth", error=exc, refreshed=refreshed)
                 try:
-                    accounts.run_coro(adapter.refresh())
+                    runtime.run(adapter.refresh())
                     refreshed = True
                 except PlatformError as refresh_exc:
                     return Outcome("auth", error=refresh_exc if isinstance(refresh_exc, PlatformAuthError) else exc)
@@ -941,7 +938,7 @@ def settle(runtime: Runtime, claimed: Claimed, outcome: Outcome, *, worker: str 
         if pub.attempts != attempt:
             log.error("publication %s: attempt %s settled after attempt %s began", pub.id, attempt, pub.attempts)
             return {"skipped": "a later attempt owns the publication"}
-        display = accounts.known_platform(claimed.platform).display_name
+        display = accounts.known_platform(claimed.platform, runtime.platforms).display_name
         err = outcome.error
         if outcome.kind == "result" and outcome.result is not None:
             # A late success also settles an attempt already moved to unknown/retry_wait by recovery.
@@ -1026,15 +1023,15 @@ def run_reconcile(runtime: Runtime, publication_id: int, attempt: int, *, worker
         if pub.platform_post_id:
             post.options["platform_post_id"] = pub.platform_post_id
         since = (pub.sending_started_at or pub.created_at) - timedelta(minutes=1)
-    cls = accounts.known_platform(platform)
+    cls = accounts.known_platform(platform, runtime.platforms)
     if disconnected:
         return _leave_for_person(runtime, publication_id, attempt, actor,
                                  "The account was disconnected, so the network cannot be checked. Look on "
                                  f"{cls.display_name} and use “Mark published” or “Resend”.")
-    adapter = accounts.build_adapter(platform, creds)
+    adapter = accounts.build_adapter(runtime, platform, creds)
     before = accounts.fingerprint(creds)
     try:
-        found = accounts.run_coro(adapter.find_published(post, since=since))
+        found = runtime.run(adapter.find_published(post, since=since))
     except PlatformAuthError as exc:
         with runtime.db.session() as s:
             accounts.mark_needs_reconnect(s, account_id, _say(exc))
@@ -1111,13 +1108,13 @@ def run_check_status(runtime: Runtime, publication_id: int, attempt: int, poll: 
             return {"skipped": "account deleted"}
         platform, account_id, post_id = account.platform, account.id, pub.platform_post_id
         creds = accounts.load_credentials(s, runtime.secrets, account)
-    cls = accounts.known_platform(platform)
-    adapter = accounts.build_adapter(platform, creds)
+    cls = accounts.known_platform(platform, runtime.platforms)
+    adapter = accounts.build_adapter(runtime, platform, creds)
     before = accounts.fingerprint(creds)
     error: PlatformError | None = None
     result: PublishResult | None = None
     try:
-        result = accounts.run_coro(adapter.check_status(post_id))
+        result = runtime.run(adapter.check_status(post_id))
     except PlatformTransientError as exc:
         raise TransientJobError(f"status check: {_say(exc)}", retry_after=exc.retry_after) from exc
     except PlatformError as exc:

@@ -48,6 +48,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import ColumnElement, Table, and_, case, event, exists, func, inspect, or_, select, true
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ainfluencer import events
 from ainfluencer.config import Settings
 from ainfluencer.db.models import Character, User, utcnow
 from ainfluencer.db.models_media import (
@@ -908,9 +909,7 @@ def set_review_state(
     audit(session, "vault.review", user_id=user.id, ip=ip, asset_id=asset.id, state=target.value,
           previous=current.value)
     if target == ReviewState.approved:
-        from ainfluencer.services.automation import notify_asset_approved  # issue 5: "asset approved" rules
-
-        notify_asset_approved(session, asset)
+        events.publish(session, events.AssetApproved(asset=asset))
     return asset
 
 

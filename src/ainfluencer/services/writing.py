@@ -66,7 +66,7 @@ from ainfluencer.errors import AppError, Conflict, InvalidInput, NotFound, Permi
 from ainfluencer.jobs import queue
 from ainfluencer.jobs.errors import PermanentJobError
 from ainfluencer.jobs.registry import JobContext
-from ainfluencer.jobs.registry import handler as job_handler
+from ainfluencer.platforms.registry import spec as platform_spec
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import characters as chars
 from ainfluencer.services.auth import audit
@@ -102,11 +102,6 @@ _TAIL_TAGS = re.compile(r"(?:(?<=\s)|^)(?:#\w+\s*)+$")
 
 # Writer kinds (what the persona writer knows) and the platform kinds they land on.
 WRITER_KINDS = ("caption", "tweet", "thread", "youtube_title", "youtube_description", "telegram_post", "reply")
-_PLATFORM_DEFAULT_KIND = {
-    "x": ("tweet", "post"), "instagram": ("caption", "caption"), "facebook": ("caption", "post"),
-    "telegram": ("telegram_post", "text"), "youtube": ("youtube_description", "description"),
-    "mastodon": ("tweet", "post"), "bluesky": ("tweet", "post"),
-}
 _KIND_WORDS = {
     "post": None, "tweet": None, "caption": None, "text": None, "message": None, "telegram_post": None,
     "title": "youtube_title", "youtube_title": "youtube_title",
@@ -119,7 +114,10 @@ def kind_label(platform: str, kind: str) -> str:
     The writer's default kind shows as the network's own word ("tweet" is only how the writer shapes a
     short text; on X, Bluesky and Mastodon it is a "post").
     """
-    default_writer, platform_kind = _PLATFORM_DEFAULT_KIND.get(platform, ("", None))
+    try:
+        default_writer, platform_kind = next(iter(platform_spec(platform).writer_kinds.items()))
+    except (KeyError, StopIteration):  # a network this installation does not know (an old row)
+        return kind.replace("_", " ")
     if kind == default_writer and platform_kind:
         return platform_kind
     return kind.replace("_", " ")
@@ -511,7 +509,6 @@ def enqueue_pull(session: Session, *, user: User, config: TextBackendConfig, mod
                          max_attempts=3, idempotency_key=f"pull:{config.id}:{model}:{utcnow():%Y%m%d%H%M}")
 
 
-@job_handler(PULL_JOB)
 def pull_model_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
     """Pull a model onto an Ollama server, reporting download progress."""
     from ainfluencer.backends.text.ollama import OllamaBackend
@@ -546,6 +543,10 @@ def pull_model_job(ctx: JobContext, payload: dict[str, Any]) -> dict[str, Any]:
         raise exc.as_job_error() from exc
     ctx.progress(100, f"{model} is ready")
     return {"model": model, "status": status}
+
+
+# Job kinds this feature runs (listed in jobs/registry.py FEATURES).
+JOB_HANDLERS = {PULL_JOB: pull_model_job}
 
 
 # ---- the chain of one character -------------------------------------------------------------------------
@@ -688,15 +689,16 @@ def resolve_kind(platform: str, kind: str | None) -> tuple[str, str | None, Text
     platform = (platform or "").strip().lower()
     if platform not in PLATFORM_RULES:
         raise InvalidInput(f"platform is one of {', '.join(PLATFORM_RULES)}.", field="platform")
-    default_writer, default_platform_kind = _PLATFORM_DEFAULT_KIND[platform]
+    spec = platform_spec(platform)
+    default_writer, default_platform_kind = next(iter(spec.writer_kinds.items()))
     k = (kind or "").strip().lower() or None
     if k is None:
         return default_writer, default_platform_kind, rules_for(platform, default_platform_kind)
     if k not in _KIND_WORDS:
         raise InvalidInput("kind is one of caption, post, thread, title, description, text, reply.", field="kind")
     writer_kind = _KIND_WORDS[k]
-    if writer_kind is None:
-        platform_kind = "caption" if (platform == "telegram" and k == "caption") else default_platform_kind
+    if writer_kind is None:  # a generic word: the network's own kind of that name (a caption), else its default
+        platform_kind = k if k in spec.rules and k not in spec.writer_kinds.values() else default_platform_kind
         return default_writer, platform_kind, rules_for(platform, platform_kind)
     if writer_kind == "reply":
         return "reply", None, rules_for(platform, default_platform_kind)
@@ -704,9 +706,9 @@ def resolve_kind(platform: str, kind: str | None) -> tuple[str, str | None, Text
         if "thread" not in PLATFORM_RULES[platform]:
             raise InvalidInput(f"Threads are written for X; on {platform} write a post.", field="kind")
         return "thread", "thread", rules_for(platform, "thread")
-    if platform != "youtube":
+    if writer_kind not in spec.writer_kinds:
         raise InvalidInput(f"A {k} is written for YouTube; on {platform} write a post.", field="kind")
-    platform_kind = "title" if writer_kind == "youtube_title" else "description"
+    platform_kind = spec.writer_kinds[writer_kind]
     return writer_kind, platform_kind, rules_for(platform, platform_kind)
 
 

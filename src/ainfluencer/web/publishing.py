@@ -159,15 +159,17 @@ def _accounts_context(request: Request, session: Session, user: User, character_
     rows = accounts.list_accounts_checked(session, runtime=get_runtime(request), user=user,
                                           character_id=character_id)
     by_character: dict[int, list[dict[str, Any]]] = {c.id: [] for c in chars}
+    registry = get_runtime(request).platforms
+    oauth_networks = oauth.oauth_platforms(registry)
     for account in rows:
         by_character.setdefault(account.character_id, []).append({
             "account": account, "name": _platform_name(account.platform),
             "budget": accounts.rate_budget(session, account),
-            "oauth": account.platform in oauth.OAUTH_PLATFORMS,
+            "oauth": account.platform in oauth_networks,
         })
     return {
         "active": "accounts", "characters": chars, "by_character": by_character, "character_id": character_id,
-        "methods": oauth.describe_connect_methods(settings), "notice": _notice(request),
+        "methods": oauth.describe_connect_methods(settings, registry), "notice": _notice(request),
         "error": request.query_params.get("error", ""), "forms": {}, "chats": [], **_helpers(user),
     }
 
@@ -240,7 +242,9 @@ def read_oauth_pending(pending_id: str, request: Request, session: SessionDep, u
         pending = oauth.get_pending(session, runtime=get_runtime(request), user=user, pending_id=pending_id)
     except AppError as exc:
         return redirect(_with("/accounts", error=exc.message))
+    oauth_spec = accounts.known_spec(pending.platform, get_runtime(request).platforms).oauth
     ctx = {"active": "accounts", "pending": pending, "name": _platform_name(pending.platform),
+           "choice_noun": oauth_spec.choice_noun if oauth_spec else "Page",
            "error": request.query_params.get("error", ""), **_helpers(user)}
     return render(request, "publishing/choose_page.html", ctx, user=user)
 
@@ -278,7 +282,7 @@ def create_telegram_account(request: Request, session: SessionDep, user: Current
         if _text(form, "action") == "find" or not (values["chat_id"] or values["chat_manual"]):
             allow = get_runtime(request).settings.webhook_allow_private_targets or user.is_owner
             server = accounts.check_server_url(values["api_url"], allow_private=allow)
-            chats = accounts.discover_chats("telegram", values["token"], server_url=server)
+            chats = accounts.discover_chats(get_runtime(request), "telegram", values["token"], server_url=server)
             if not chats:
                 raise InvalidInput("The bot has seen no channel or group yet. Add it as an administrator of your "
                                    "channel (or post something in the group), then press “Find chats” again — or "
@@ -367,10 +371,14 @@ def create_account_disconnect(account_id: int, request: Request, session: Sessio
 def read_account_reconnect(account_id: int, request: Request, session: SessionDep, user: CurrentUser) -> Response:
     """Reconnect: OAuth networks restart their flow; token networks show their form."""
     account = accounts.get_account(session, account_id, user=user)
+    runtime = get_runtime(request)
+    spec = accounts.known_spec(account.platform, runtime.platforms)
     ctx = {"active": "accounts", "account": account, "name": _platform_name(account.platform),
-           "oauth": account.platform in oauth.OAUTH_PLATFORMS, "error": request.query_params.get("error", ""),
-           "blocked": oauth.not_configured(get_runtime(request).settings, account.platform)
-           if account.platform in oauth.OAUTH_PLATFORMS else ""}
+           "oauth": spec.oauth is not None, "asks_instance": bool(spec.oauth and spec.oauth.asks_instance),
+           "secret_fields": [f for f in spec.connect_form if f.kind == "password" and f.name != "token"],
+           "error": request.query_params.get("error", ""),
+           "blocked": oauth.not_configured(runtime.settings, account.platform, runtime.platforms)
+           if spec.oauth is not None else ""}
     return render(request, "publishing/reconnect.html", ctx, user=user)
 
 
@@ -382,8 +390,9 @@ def create_account_reconnect(account_id: int, request: Request, session: Session
     extra = dict(account.extra or {})
     secret_extra: dict[str, str | SecretStr] = {}
     token = _text(form, "token") or None
-    if account.platform == "bluesky":
-        secret_extra["app_password"] = _text(form, "app_password")
+    for field in accounts.known_spec(account.platform, accounts.platforms_of(session)).connect_form:
+        if field.kind == "password" and field.name != "token":  # an app password, kept with the secrets
+            secret_extra[field.name] = _text(form, field.name)
     try:
         if not token and not any(secret_extra.values()):
             raise InvalidInput("Enter the new token or app password.", field="token")
@@ -446,11 +455,12 @@ def _compose_context(request: Request, session: Session, user: User, character_i
     platforms: dict[str, dict[str, Any]] = {}
     for a in usable:
         if a.platform not in platforms:
-            cls = accounts.known_platform(a.platform)
+            registry = accounts.platforms_of(session)
+            cls = accounts.known_platform(a.platform, registry)
             caps = cls.capabilities
             platforms[a.platform] = {"name": cls.display_name, "alt": caps.supports_alt_text,
                                      "first_comment": caps.supports_first_comment,
-                                     "title": compose._has_title(a.platform),
+                                     "title": "title" in registry.spec(a.platform).rules,
                                      "public_media": caps.needs_public_media_url}
     assets = compose.approved_assets(session, user=user, character_id=character_id) if character else []
     status = compose.public_media_status(runtime.settings)

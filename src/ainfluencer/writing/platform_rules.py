@@ -1,132 +1,36 @@
-"""Each platform's text rules as data, and the functions that trim, split and tag text to fit them.
+"""The functions that trim, split and tag text to fit a platform's text rules.
 
-How length is counted (``TextRules.counting``):
-    chars       Unicode code points (Instagram, Facebook, YouTube titles)
-    graphemes   user-perceived characters, so 👨‍👩‍👧 is one (Bluesky 300, Mastodon 500)
-    utf16       UTF-16 code units, how Telegram counts message length (an emoji outside the BMP is 2)
-    utf8        bytes, how the YouTube Data API limits a description (5000 bytes)
-    x_weighted  twitter-text v3: code points in the Latin/punctuation ranges weigh 1, all others
-                (CJK, most symbols) 2, any emoji sequence 2; text NFC-normalised first
-``url_length`` (X and Mastodon: 23) replaces every URL's length, however long the URL is.
-
-Hashtag customs: ``hashtag_range`` is what reads as natural on the platform (the writer never goes
-above its upper end), ``hashtag_hard_max`` is what the platform itself enforces (Instagram refuses
-more than 30; YouTube ignores every hashtag of a description that has more than 15).
+The rules themselves (limit, how length is counted, hashtag customs) are declared once in each
+network's package (``platforms/<name>/rules.py``, :class:`~ainfluencer.platforms.rules.TextRules`)
+and counted by :mod:`ainfluencer.platforms.counting`; :data:`PLATFORM_RULES` is read from the
+platform registry, so the writer, Compose, creation and the adapters share one object.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import regex
 
 from ainfluencer.errors import InvalidInput
+from ainfluencer.platforms.counting import Counting, graphemes
+from ainfluencer.platforms.registry import DEFAULT
+from ainfluencer.platforms.rules import TextRules, text_length
 
 if TYPE_CHECKING:
     from ainfluencer.characters.persona import Persona
 
-Counting = Literal["chars", "graphemes", "utf16", "utf8", "x_weighted"]
+__all__ = ["PLATFORM_RULES", "Counting", "TextRules", "graphemes", "rules_for", "text_length"]
+
 ELLIPSIS = "…"
 
 _GRAPHEME = regex.compile(r"\X")
-_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
-_URL = re.compile(
-    r"(?:https?://|www\.)[^\s<>\"]+"
-    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|co|me|ly|gl|gg|tv|ai|info|blog|shop|link|page)\b(?:/[^\s<>\"]*)?",
-    re.IGNORECASE,
-)
 _HASHTAG = regex.compile(r"(?<![\w#])#(\w+)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*(?=\s)|\n")
-# twitter-text v3 code point ranges that weigh 1 (everything else weighs 2)
-_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 
-
-@dataclass(frozen=True)
-class TextRules:
-    """What one kind of text on one platform may hold, and what reads as natural there."""
-
-    platform: str
-    kind: str
-    label: str
-    max_length: int
-    counting: Counting = "chars"
-    url_length: int | None = None
-    hashtag_range: tuple[int, int] = (0, 3)
-    hashtag_hard_max: int | None = None
-    hashtag_placement: Literal["end", "none"] = "end"
-    hashtag_separator: str = "\n\n"
-    hashtags_shown: int | None = None
-    forbidden_chars: str = ""
-    thread: bool = False
-
-
-def _rules(platform: str, *rows: TextRules) -> dict[str, TextRules]:
-    return {r.kind: r for r in rows if r.platform == platform}
-
-
-PLATFORM_RULES: dict[str, dict[str, TextRules]] = {
-    "x": _rules(
-        "x",
-        TextRules("x", "post", "X post", 280, "x_weighted", url_length=23, hashtag_range=(1, 2), hashtag_separator=" "),
-        TextRules(
-            "x",
-            "thread",
-            "X thread post",
-            280,
-            "x_weighted",
-            url_length=23,
-            hashtag_range=(0, 2),
-            hashtag_separator=" ",
-            thread=True,
-        ),
-    ),
-    "instagram": _rules(
-        "instagram",
-        TextRules(
-            "instagram", "caption", "Instagram caption", 2200, "chars", hashtag_range=(3, 10), hashtag_hard_max=30
-        ),
-    ),
-    "facebook": _rules(
-        "facebook", TextRules("facebook", "post", "Facebook Page post", 63206, "chars", hashtag_range=(0, 3))
-    ),
-    "telegram": _rules(
-        "telegram",
-        TextRules("telegram", "text", "Telegram message", 4096, "utf16", hashtag_range=(0, 3)),
-        TextRules("telegram", "caption", "Telegram media caption", 1024, "utf16", hashtag_range=(0, 3)),
-    ),
-    "youtube": _rules(
-        "youtube",
-        TextRules(
-            "youtube",
-            "title",
-            "YouTube title",
-            100,
-            "chars",
-            hashtag_range=(0, 0),
-            hashtag_placement="none",
-            forbidden_chars="<>",
-        ),
-        TextRules(
-            "youtube",
-            "description",
-            "YouTube description",
-            5000,
-            "utf8",
-            hashtag_range=(3, 15),
-            hashtag_hard_max=15,
-            hashtags_shown=3,
-            forbidden_chars="<>",
-        ),
-    ),
-    "mastodon": _rules(
-        "mastodon",
-        TextRules("mastodon", "post", "Mastodon post", 500, "graphemes", url_length=23, hashtag_range=(1, 4)),
-    ),
-    "bluesky": _rules("bluesky", TextRules("bluesky", "post", "Bluesky post", 300, "graphemes", hashtag_range=(0, 3))),
-}
+PLATFORM_RULES: dict[str, dict[str, TextRules]] = {spec.name: dict(spec.rules) for spec in DEFAULT}
 
 # writer kinds and generic words -> a platform's kind
 KIND_ALIASES = {
@@ -152,45 +56,6 @@ def rules_for(platform: str, kind: str | None = None) -> TextRules:
 
 
 # --- counting ---------------------------------------------------------------------------------------
-
-
-def graphemes(text: str) -> list[str]:
-    """Split text into user-perceived characters (extended grapheme clusters)."""
-    return _GRAPHEME.findall(text)
-
-
-def _x_weight(segment: str) -> int:
-    total = 0
-    for cluster in _GRAPHEME.findall(segment):
-        if _EMOJI.search(cluster):
-            total += 2
-            continue
-        for ch in cluster:
-            cp = ord(ch)
-            total += 1 if any(lo <= cp <= hi for lo, hi in _X_LIGHT_RANGES) else 2
-    return total
-
-
-def _count_plain(text: str, counting: Counting) -> int:
-    if counting == "chars":
-        return len(text)
-    if counting == "graphemes":
-        return len(_GRAPHEME.findall(text))
-    if counting == "utf16":
-        return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
-    if counting == "utf8":
-        return len(text.encode("utf-8"))
-    return _x_weight(text)
-
-
-def text_length(text: str, rules: TextRules) -> int:
-    """Length of ``text`` as the platform counts it (URLs at their fixed weight where it has one)."""
-    if rules.counting == "x_weighted":
-        text = unicodedata.normalize("NFC", text)
-    if rules.url_length is None:
-        return _count_plain(text, rules.counting)
-    pieces = _URL.split(text)
-    return sum(_count_plain(p, rules.counting) for p in pieces) + (len(pieces) - 1) * rules.url_length
 
 
 def fits(text: str, platform: str, kind: str | None = None) -> bool:

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/accounts", tags=["accounts"])
 def account_public(session: Session, account: SocialAccount) -> AccountPublic:
     """Schema for one account, with capabilities and the current rate-limit budget."""
     try:
-        cls = svc.known_platform(account.platform)
+        cls = svc.known_platform(account.platform, svc.platforms_of(session))
         name, caps = cls.display_name, svc.capabilities_dict(cls.capabilities)
     except Exception:  # an adapter removed from this version: still show the row
         name, caps = account.platform, {}
@@ -85,7 +85,8 @@ def discover_chats(body: ChatDiscovery, principal: Writer, runtime: RuntimeDep) 
     """Chats a bot token has seen (pick the channel instead of typing its id), on ``api_url`` when given."""
     allow = runtime.settings.webhook_allow_private_targets or principal.user.is_owner
     server = svc.check_server_url(body.api_url, allow_private=allow)
-    return ChatsPublic(data=svc.discover_chats(body.platform, body.token.get_secret_value(), server_url=server))
+    return ChatsPublic(data=svc.discover_chats(runtime, body.platform, body.token.get_secret_value(),
+                                                server_url=server))
 
 
 @router.post("", response_model=AccountPublic, status_code=status.HTTP_201_CREATED)

@@ -1,4 +1,4 @@
-"""Output presets and each platform's published video limits, as data the composer checks before rendering.
+"""Output presets, and each platform's published video limits (read from its platform package).
 
 A preset is how we encode (size, rate, bitrate ceiling, caption layout); a platform is what a
 network accepts. ``compose`` refuses a script whose planned duration or worst-case size breaks the
@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ainfluencer.errors import InvalidInput
+from ainfluencer.platforms.registry import DEFAULT
+from ainfluencer.platforms.spec import VideoLimits
 
 MB = 1024 * 1024
 GB = 1024 * MB
@@ -51,23 +53,8 @@ class VideoPreset:
         return int(bits / 8 * 1.02) + 64 * 1024
 
 
-@dataclass(frozen=True)
-class PlatformLimits:
-    """What one network's upload API accepts for a video (from its published documentation)."""
-
-    name: str
-    label: str
-    max_duration_s: float | None
-    min_duration_s: float
-    max_size_bytes: int | None
-    video_codecs: tuple[str, ...]
-    audio_codecs: tuple[str, ...]
-    min_fps: float = 1.0
-    max_fps: float = 60.0
-    max_width: int | None = None
-    max_height: int | None = None
-    orientation: str | None = None  # "vertical": height must be >= width
-    note: str = ""
+# What a network's upload API accepts is declared in its platform package (``platforms/<name>/rules.py``).
+PlatformLimits = VideoLimits
 
 
 PRESETS: dict[str, VideoPreset] = {
@@ -97,52 +84,16 @@ PRESETS: dict[str, VideoPreset] = {
     )
 }
 
-PLATFORMS: dict[str, PlatformLimits] = {
-    p.name: p
-    for p in (
-        PlatformLimits(
-            name="youtube_shorts", label="YouTube Shorts", max_duration_s=180.0, min_duration_s=1.0,
-            max_size_bytes=256 * GB, video_codecs=("h264", "hevc", "vp9", "av1"), audio_codecs=("aac", "opus"),
-            orientation="vertical", note="Shorts are up to 3 minutes, square or vertical",
-        ),
-        PlatformLimits(
-            name="youtube", label="YouTube", max_duration_s=12 * 3600.0, min_duration_s=1.0,
-            max_size_bytes=256 * GB, video_codecs=("h264", "hevc", "vp9", "av1"), audio_codecs=("aac", "opus"),
-            note="unverified channels are limited to 15 minutes",
-        ),
-        PlatformLimits(
-            name="instagram_reels", label="Instagram Reels (Graph API)", max_duration_s=900.0, min_duration_s=3.0,
-            max_size_bytes=300 * MB, video_codecs=("h264", "hevc"), audio_codecs=("aac",),
-            min_fps=23.0, max_fps=60.0, max_width=1920, max_height=3600,
-            note="Graph API reels: 3 s to 15 min, 300 MB, 23-60 fps, AAC ≤ 48 kHz; in-app Reels shown in the "
-                 "Reels tab were long limited to 90 s",
-        ),
-        PlatformLimits(
-            name="tiktok", label="TikTok (Content Posting API)", max_duration_s=600.0, min_duration_s=3.0,
-            max_size_bytes=4 * GB, video_codecs=("h264", "hevc", "vp8", "vp9"), audio_codecs=("aac", "mp3"),
-            min_fps=23.0, max_fps=60.0, max_width=4096, max_height=4096,
-            note="a creator's own limit (creator_info max_video_post_duration_sec) may be lower",
-        ),
-        PlatformLimits(
-            name="facebook_reels", label="Facebook Reels", max_duration_s=90.0, min_duration_s=3.0,
-            max_size_bytes=1 * GB, video_codecs=("h264", "hevc"), audio_codecs=("aac",),
-            min_fps=24.0, max_fps=60.0, orientation="vertical",
-        ),
-        PlatformLimits(
-            name="x", label="X (Twitter)", max_duration_s=140.0, min_duration_s=0.5,
-            max_size_bytes=512 * MB, video_codecs=("h264",), audio_codecs=("aac",),
-            max_fps=60.0, max_width=1920, max_height=1920,
-        ),
-        PlatformLimits(
-            name="telegram", label="Telegram (Bot API upload)", max_duration_s=None, min_duration_s=0.0,
-            max_size_bytes=50 * MB, video_codecs=("h264",), audio_codecs=("aac",),
-            note="bots upload at most 50 MB through the public Bot API",
-        ),
-        PlatformLimits(
-            name="bluesky", label="Bluesky", max_duration_s=180.0, min_duration_s=0.0,
-            max_size_bytes=100 * MB, video_codecs=("h264",), audio_codecs=("aac",),
-        ),
-    )
+# A render target with no publishing adapter here (videos are downloaded and posted by a person).
+TIKTOK = VideoLimits(
+    name="tiktok", label="TikTok (Content Posting API)", max_duration_s=600.0, min_duration_s=3.0,
+    max_size_bytes=4 * GB, video_codecs=("h264", "hevc", "vp8", "vp9"), audio_codecs=("aac", "mp3"),
+    min_fps=23.0, max_fps=60.0, max_width=4096, max_height=4096,
+    note="a creator's own limit (creator_info max_video_post_duration_sec) may be lower",
+)
+
+PLATFORMS: dict[str, VideoLimits] = {
+    limits.name: limits for limits in (*(v for spec in DEFAULT for v in spec.video), TIKTOK)
 }
 
 

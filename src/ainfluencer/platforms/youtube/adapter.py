@@ -67,6 +67,7 @@ from ainfluencer.platforms.base import (
     PublishState,
     RateLimit,
 )
+from ainfluencer.platforms.youtube.rules import DESCRIPTION, TITLE
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,8 @@ SCOPES = (
     "https://www.googleapis.com/auth/youtube.upload",
     "https://www.googleapis.com/auth/youtube.force-ssl",  # list, delete, comments
 )
-MAX_TITLE_CHARS = 100
-MAX_DESCRIPTION_BYTES = 5000
+MAX_TITLE_CHARS = TITLE.max_length
+MAX_DESCRIPTION_BYTES = DESCRIPTION.max_length  # UTF-8 bytes
 MAX_TAGS_CHARS = 500
 MARKER_TAG_PREFIX = "ainf:"
 SHORTS_MAX_SECONDS = 180
@@ -202,8 +203,8 @@ class YouTubeAdapter(PlatformAdapter):
     name = "youtube"
     display_name = "YouTube"
     capabilities = Capabilities(
-        max_text_chars=MAX_DESCRIPTION_BYTES,  # the description; the title (<= 100) comes from PostRequest.title
-        text_counting="chars",
+        max_text_chars=DESCRIPTION.max_length,  # the description; the title comes from PostRequest.title
+        text_counting=DESCRIPTION.counting,
         media_kinds=frozenset({MediaKind.video}),
         max_media=1,
         max_video_bytes=256 * 1024**3,

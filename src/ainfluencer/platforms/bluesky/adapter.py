@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -81,13 +80,14 @@ from ainfluencer.platforms.base import (
     RateLimit,
     ReconcileUndecided,
 )
+from ainfluencer.platforms.bluesky.rules import POST
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_SERVICE = "https://bsky.social"
 POST_COLLECTION = "app.bsky.feed.post"
-MAX_GRAPHEMES = 300  # lexicon app.bsky.feed.post#text maxGraphemes
+MAX_GRAPHEMES = POST.max_length  # lexicon app.bsky.feed.post#text maxGraphemes
 MAX_TEXT_BYTES = 3000  # lexicon app.bsky.feed.post#text maxLength (UTF-8 bytes)
 MAX_LANGS = 3
 SELF_LABEL_VALUES = frozenset({"!no-unauthenticated", "porn", "sexual", "nudity", "graphic-media"})
@@ -100,43 +100,6 @@ TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 class SessionExpiredError(PlatformAuthError):
     """The access session is no longer accepted; a refresh or a new sign-in may fix it."""
-
-
-def grapheme_count(text: str) -> int:
-    """User-perceived characters, approximately (UAX #29 for emoji/ZWJ, flags, combining marks, CRLF)."""
-    count = 0
-    joined = regional = False
-    previous = ""
-    for char in text:
-        code = ord(char)
-        if joined:  # the character after a zero-width joiner continues the cluster
-            joined = False
-            previous = char
-            continue
-        if code == 0x200D:
-            joined = True
-            continue
-        if char == "\n" and previous == "\r":
-            previous = char
-            continue
-        if (
-            unicodedata.category(char) in ("Mn", "Mc", "Me")
-            or 0xFE00 <= code <= 0xFE0F  # variation selectors
-            or 0x1F3FB <= code <= 0x1F3FF  # skin tones
-            or 0xE0020 <= code <= 0xE007F  # emoji tag sequences
-        ):
-            previous = char
-            continue
-        if 0x1F1E6 <= code <= 0x1F1FF:  # regional indicators pair into one flag
-            regional = not regional
-            if not regional:
-                previous = char
-                continue
-        else:
-            regional = False
-        count += 1
-        previous = char
-    return count
 
 
 def _xrpc_error(exc: RequestErrorBase) -> tuple[int | None, str, str]:
@@ -246,8 +209,8 @@ class BlueskyAdapter(PlatformAdapter):
     capabilities = Capabilities(
         # Lexicons app.bsky.feed.post (text: 300 graphemes / 3000 bytes) and app.bsky.embed.images
         # (≤ 4 images, blob maxSize 1,000,000); alt text: the Bluesky app's 2000-character limit.
-        max_text_chars=MAX_GRAPHEMES,
-        text_counting="graphemes",
+        max_text_chars=POST.max_length,
+        text_counting=POST.counting,
         media_kinds=frozenset({MediaKind.image}),
         max_media=4,
         max_image_bytes=1_000_000,
@@ -563,9 +526,9 @@ class BlueskyAdapter(PlatformAdapter):
         caps = cls.capabilities
         if not post.text.strip() and not post.media:
             raise PlatformPermanentError("A Bluesky post needs text or images.")
-        graphemes = grapheme_count(post.text)
-        if graphemes > MAX_GRAPHEMES:
-            raise PlatformPermanentError(f"Text is {graphemes} characters; Bluesky allows {MAX_GRAPHEMES}.")
+        graphemes = POST.length(post.text)
+        if graphemes > POST.max_length:
+            raise PlatformPermanentError(f"Text is {graphemes} characters; Bluesky allows {POST.max_length}.")
         if len(post.text.encode()) > MAX_TEXT_BYTES:
             raise PlatformPermanentError(f"Text is longer than Bluesky's {MAX_TEXT_BYTES} bytes.")
         if len(post.media) > caps.max_media:

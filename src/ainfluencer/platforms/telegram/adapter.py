@@ -40,7 +40,7 @@ from telegram import (
     Message,
     User,
 )
-from telegram.constants import ChatMemberStatus, ChatType, FileSizeLimit, FloodLimit, MediaGroupLimit, MessageLimit
+from telegram.constants import ChatMemberStatus, ChatType, FileSizeLimit, FloodLimit, MediaGroupLimit
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -71,6 +71,7 @@ from ainfluencer.platforms.base import (
     PublishState,
     RateLimit,
 )
+from ainfluencer.platforms.telegram.rules import CAPTION, TEXT
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +248,8 @@ class TelegramAdapter(PlatformAdapter):
     server_url_key = SERVER_URL_KEY
     capabilities = Capabilities(
         # core.telegram.org/bots/api#sendmessage (1-4096), #sendphoto caption 0-1024 (see notes).
-        max_text_chars=int(MessageLimit.MAX_TEXT_LENGTH),
-        text_counting="chars",
+        max_text_chars=TEXT.max_length,
+        text_counting=TEXT.counting,
         media_kinds=frozenset({MediaKind.image, MediaKind.video, MediaKind.gif}),
         max_media=int(MediaGroupLimit.MAX_MEDIA_LENGTH),  # sendMediaGroup: 2-10 items
         max_image_bytes=int(FileSizeLimit.PHOTOSIZE_UPLOAD),  # sendPhoto: 10 MB
@@ -401,14 +402,11 @@ class TelegramAdapter(PlatformAdapter):
         media = post.media
         if not post.text.strip() and not media:
             raise PlatformPermanentError("A Telegram post needs text or media.")
-        if not media and len(post.text) > MessageLimit.MAX_TEXT_LENGTH:
+        rules = CAPTION if media else TEXT  # Telegram counts UTF-16 code units
+        if rules.length(post.text) > rules.max_length:
             raise PlatformPermanentError(
-                f"Text is {len(post.text)} characters; Telegram allows {int(MessageLimit.MAX_TEXT_LENGTH)}."
-            )
-        if media and len(post.text) > MessageLimit.CAPTION_LENGTH:
-            raise PlatformPermanentError(
-                f"Caption is {len(post.text)} characters; Telegram allows {int(MessageLimit.CAPTION_LENGTH)} "
-                "with media."
+                f"{'Caption' if media else 'Text'} is {rules.length(post.text)} {rules.unit}; Telegram allows "
+                f"{rules.max_length}{' with media' if media else ''}."
             )
         if len(media) > MediaGroupLimit.MAX_MEDIA_LENGTH:
             raise PlatformPermanentError(

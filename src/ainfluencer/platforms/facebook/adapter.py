@@ -55,12 +55,13 @@ from ainfluencer.platforms.base import (
     RateLimit,
     ReconcileUndecided,
 )
+from ainfluencer.platforms.facebook.oauth import GRAPH_VERSION
+from ainfluencer.platforms.facebook.rules import POST
 
 log = logging.getLogger(__name__)
 
 GRAPH_URL = "https://graph.facebook.com"
 GRAPH_VIDEO_URL = "https://graph-video.facebook.com"
-GRAPH_VERSION = "v21.0"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 
@@ -250,8 +251,8 @@ class FacebookPageAdapter(PlatformAdapter):
     reconcile_proves_absence = True  # text/photo posts; video posts raise ReconcileUndecided
     GRAPH_VERSION = GRAPH_VERSION
     capabilities = Capabilities(
-        max_text_chars=63206,
-        text_counting="chars",
+        max_text_chars=POST.max_length,
+        text_counting=POST.counting,
         media_kinds=frozenset({MediaKind.image, MediaKind.video}),
         max_media=10,  # photos attached to one post; a video goes alone
         max_image_bytes=10 * 1024 * 1024,
@@ -332,8 +333,9 @@ class FacebookPageAdapter(PlatformAdapter):
     def validate(self, post: PostRequest) -> None:
         """Refuse what the Page endpoints would refuse, before any upload."""
         cap = self.capabilities
-        if len(post.text) > cap.max_text_chars:
-            raise PlatformPermanentError(f"Post is {len(post.text)} characters; Facebook allows {cap.max_text_chars}.")
+        if POST.length(post.text) > POST.max_length:
+            raise PlatformPermanentError(f"Post is {POST.length(post.text)} characters; Facebook allows "
+                                         f"{POST.max_length}.")
         if not post.text.strip() and not post.media:
             raise PlatformPermanentError("A Facebook post needs text or media.")
         videos = [m for m in post.media if m.kind == MediaKind.video]

@@ -56,12 +56,19 @@ from ainfluencer.platforms.base import (
     PublishState,
     RateLimit,
 )
-from ainfluencer.platforms.facebook import DEFAULT_TIMEOUT, GRAPH_URL, GRAPH_VERSION, GraphClient, normalize_text
+from ainfluencer.platforms.facebook.adapter import (
+    DEFAULT_TIMEOUT,
+    GRAPH_URL,
+    GRAPH_VERSION,
+    GraphClient,
+    normalize_text,
+)
+from ainfluencer.platforms.instagram.rules import CAPTION
 
 log = logging.getLogger(__name__)
 
 INSTAGRAM_GRAPH_URL = "https://graph.instagram.com"
-MAX_CAPTION_CHARS = 2200
+MAX_CAPTION_CHARS = CAPTION.max_length
 MAX_HASHTAGS = 30
 MAX_MENTIONS = 20
 MAX_CAROUSEL = 10
@@ -205,9 +212,9 @@ class InstagramAdapter(PlatformAdapter):
         kind = self.post_type(post)
         if not post.media:
             raise PlatformPermanentError("An Instagram post needs at least one image or video.")
-        if len(post.text) > MAX_CAPTION_CHARS:
+        if CAPTION.length(post.text) > CAPTION.max_length:
             raise PlatformPermanentError(
-                f"Caption is {len(post.text)} characters; Instagram allows {MAX_CAPTION_CHARS}.")
+                f"Caption is {CAPTION.length(post.text)} characters; Instagram allows {CAPTION.max_length}.")
         if len(_HASHTAG_RE.findall(post.text)) > MAX_HASHTAGS:
             raise PlatformPermanentError(f"Instagram allows at most {MAX_HASHTAGS} hashtags per caption.")
         if len(_MENTION_RE.findall(post.text)) > MAX_MENTIONS:

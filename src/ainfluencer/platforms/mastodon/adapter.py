@@ -78,7 +78,8 @@ from ainfluencer.platforms.base import (
     RateLimit,
     ReconcileUndecided,
 )
-from ainfluencer.writing.platform_rules import graphemes
+from ainfluencer.platforms.counting import graphemes
+from ainfluencer.platforms.mastodon.rules import POST
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -244,8 +245,8 @@ class MastodonAdapter(PlatformAdapter):
     capabilities = Capabilities(
         # Defaults of a stock Mastodon 4.3+ instance, as /api/v2/instance reports them
         # (configuration.statuses / configuration.media_attachments); instances may differ.
-        max_text_chars=500,
-        text_counting="chars",
+        max_text_chars=POST.max_length,
+        text_counting=POST.counting,
         media_kinds=frozenset({MediaKind.image, MediaKind.video, MediaKind.gif}),
         max_media=4,
         max_image_bytes=16 * 1024 * 1024,  # image_size_limit 16777216

@@ -42,7 +42,6 @@ import logging
 import re
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,6 +69,8 @@ from ainfluencer.platforms.base import (
     RateLimit,
     ReconcileUndecided,
 )
+from ainfluencer.platforms.counting import x_weighted_length
+from ainfluencer.platforms.x.rules import POST
 
 log = logging.getLogger(__name__)
 RECONCILE_MAX_PAGES = 5  # timeline pages (100 posts each) read back to ``since``
@@ -95,29 +96,7 @@ MAX_VIDEO_BYTES = 512 * 1024 * 1024
 
 def weighted_length(text: str) -> int:
     """X's weighted length of ``text`` (twitter-text v3 rules: URLs 23, CJK/emoji 2, Latin 1)."""
-    total = 0
-    pos = 0
-    for m in _URL_RE.finditer(text):
-        total += _weigh(text[pos : m.start()]) + URL_WEIGHT
-        pos = m.end()
-    return total + _weigh(text[pos:])
-
-
-def _weigh(chunk: str) -> int:
-    total = 0
-    prev_zwj = False
-    for ch in unicodedata.normalize("NFC", chunk):
-        cp = ord(ch)
-        if cp in (0xFE0F, 0xFE0E) or 0x1F3FB <= cp <= 0x1F3FF:  # variation selectors, skin tones ride along
-            continue
-        if cp == 0x200D:  # zero-width joiner: the emoji sequence counts once
-            prev_zwj = True
-            continue
-        if prev_zwj:
-            prev_zwj = False
-            continue
-        total += 1 if any(lo <= cp <= hi for lo, hi in _LIGHT_RANGES) else 2
-    return total
+    return x_weighted_length(text)
 
 
 def normalize_text(text: str) -> str:
@@ -302,8 +281,8 @@ class XAdapter(PlatformAdapter):
     display_name = "X"
     reconcile_proves_absence = True  # own timeline, and X refuses duplicate text
     capabilities = Capabilities(
-        max_text_chars=MAX_WEIGHTED_CHARS,
-        text_counting="x_weighted",
+        max_text_chars=POST.max_length,
+        text_counting=POST.counting,
         media_kinds=frozenset({MediaKind.image, MediaKind.gif, MediaKind.video}),
         max_media=4,  # up to 4 images, or exactly one video or GIF
         max_image_bytes=MAX_IMAGE_BYTES,
@@ -376,9 +355,9 @@ class XAdapter(PlatformAdapter):
 
     def validate(self, post: PostRequest) -> None:
         """Refuse what X would refuse, before any upload."""
-        if weighted_length(post.text) > MAX_WEIGHTED_CHARS:
+        if POST.length(post.text) > POST.max_length:
             raise PlatformPermanentError(
-                f"Post is {weighted_length(post.text)} weighted characters; X allows {MAX_WEIGHTED_CHARS}.")
+                f"Post is {POST.length(post.text)} weighted characters; X allows {POST.max_length}.")
         if not post.text.strip() and not post.media:
             raise PlatformPermanentError("An X post needs text or media.")
         kinds = [m.kind for m in post.media]
