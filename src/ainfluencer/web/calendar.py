@@ -111,7 +111,7 @@ def _network(platform: str) -> str:
 
 
 def _account_label(account: SocialAccount) -> str:
-    # Some networks' handles already start with "@" (Bluesky, Mastodon, FakeNet); never print "@@".
+    # Some networks' handles already start with "@" (Bluesky, Mastodon); never print "@@".
     return f"{_network(account.platform)} @{account.handle.lstrip('@')}" if account.handle else \
         f"{_network(account.platform)} #{account.id}"
 
