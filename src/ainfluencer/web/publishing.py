@@ -169,7 +169,8 @@ def _accounts_context(request: Request, session: Session, user: User, character_
         })
     return {
         "active": "accounts", "characters": chars, "by_character": by_character, "character_id": character_id,
-        "methods": oauth.describe_connect_methods(settings, registry), "notice": _notice(request),
+        "methods": oauth.describe_connect_methods(settings, registry, session=session, runtime=get_runtime(request)),
+        "notice": _notice(request),
         "error": request.query_params.get("error", ""), "forms": {}, "chats": [], **_helpers(user),
     }
 
@@ -377,8 +378,8 @@ def read_account_reconnect(account_id: int, request: Request, session: SessionDe
            "oauth": spec.oauth is not None, "asks_instance": bool(spec.oauth and spec.oauth.asks_instance),
            "secret_fields": [f for f in spec.connect_form if f.kind == "password" and f.name != "token"],
            "error": request.query_params.get("error", ""),
-           "blocked": oauth.not_configured(runtime.settings, account.platform, runtime.platforms)
-           if spec.oauth is not None else ""}
+           "blocked": oauth.not_configured(runtime.settings, account.platform, runtime.platforms, session=session,
+                                           runtime=runtime) if spec.oauth is not None else ""}
     return render(request, "publishing/reconnect.html", ctx, user=user)
 
 
