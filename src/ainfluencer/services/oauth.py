@@ -202,6 +202,26 @@ def not_configured(settings: Settings, platform: str, platforms: PlatformRegistr
     return ""
 
 
+def connect_page_csp(settings: Settings, base_csp: str, platforms: PlatformRegistry | None = None) -> str:
+    """``base_csp`` with ``form-action`` widened to the consent screens a Connect form redirects to.
+
+    Chromium applies ``form-action`` to the redirects after a form POST, so ``'self'`` alone stops the
+    POST → 303 → network hop. Instances registered at connect time (Mastodon) may be anywhere: ``https:``.
+    """
+    sources = ["'self'"]
+    for spec in platforms or DEFAULT:
+        if spec.oauth is None:
+            continue
+        if spec.oauth.asks_instance and "https:" not in sources:
+            sources.append("https:")
+        if spec.oauth.authorize is not None:
+            parts = urlsplit(_url(settings, spec.oauth.authorize))
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if parts.netloc and origin not in sources:
+                sources.append(origin)
+    return base_csp.replace("form-action 'self'", "form-action " + " ".join(sources))
+
+
 def redirect_uri(settings: Settings, platform: str, base_url: str) -> str:
     """The callback URL to register with the network: the configured public URL, else the request's base."""
     root = (settings.public_url or base_url).rstrip("/")
