@@ -88,5 +88,9 @@ def test_connect_x_through_the_ui_only(world: tuple[str, int, FakeX], browser: A
         sign_in(page, base, EMAIL, PASSWORD, "/settings/networks")
         page.locator("#public-media").wait_for()
         assert "Signed links served by this app" in page.content()
+        wide = page.evaluate("""() => [...document.querySelectorAll('main *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 40))""")
+        assert wide == [], wide  # nothing wider than the phone
         page.screenshot(path=str(ARTIFACTS / "settings-networks-390.png"), full_page=True)
         assert problems == []
