@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ainfluencer.db.models import StoredSecret, User
 from ainfluencer.db.models_publishing import SocialAccount
-from ainfluencer.services import network_apps, public_media
+from ainfluencer.services import network_apps, oauth, public_media
 
 SECRET = "ui-secret-value-WXYZ"  # noqa: S105 - a test value
 OTHER_SECRET = "rotated-secret-ABCD"  # noqa: S105 - a test value
@@ -109,11 +109,15 @@ def test_meta_app_serves_facebook_and_instagram(studio: Studio) -> None:
     assert "instagram_content_publish" in page and "signed links" in page.lower() and "S3" in page
     studio.post("/settings/networks/instagram", {"client_id": "meta-app", "client_secret": "meta-secret-1234",
                                                  "intent": "save"})
-    methods = {m["platform"]: m for m in __import__("ainfluencer.services.oauth", fromlist=["x"])
-               .describe_connect_methods(settings, studio.runtime.platforms)}
-    assert methods["facebook"]["blocked"]  # without the database only the environment counts
+    # One Meta app, entered on either network's card, serves both.
+    with studio.runtime.db.session() as s:
+        methods = {m["platform"]: m["blocked"] for m in oauth.describe_connect_methods(
+            settings, studio.runtime.platforms, session=s, runtime=studio.runtime)}
+    assert methods["facebook"] == "" and methods["instagram"] == ""
+    bare = {m["platform"]: m["blocked"] for m in oauth.describe_connect_methods(settings, studio.runtime.platforms)}
+    assert "Settings → Networks" in bare["facebook"]  # without the database only the environment counts
     page = studio.client.get(f"/accounts?character={studio.character_id}").text
-    assert "meta-secret-1234" not in page and "Settings → Networks" not in page.split("Facebook", 1)[1][:400]
+    assert "meta-secret-1234" not in page and "Connect with Facebook Page" in page and "Connect with Instagram" in page
 
 
 def test_bad_input_names_the_field(studio: Studio) -> None:
