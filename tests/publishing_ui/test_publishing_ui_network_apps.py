@@ -61,6 +61,10 @@ def test_x_app_entered_in_ui_connects_without_restart(studio: Studio, x_fake: tu
     assert "set here" in page.text and "ui-client" in page.text and "…WXYZ" in page.text
     assert SECRET not in page.text and "ready to connect" in page.text
 
+    # Chromium applies form-action to the redirect after "Connect": the page allows the consent screen's origin.
+    csp = studio.client.get(f"/accounts?character={studio.character_id}").headers["content-security-policy"]
+    assert "form-action 'self'" in csp and x_fake[1].url in csp
+    assert "form-action 'self';" in studio.client.get("/settings").headers["content-security-policy"] + ";"
     done = _connect_x(studio)
     assert "done=connected" in done.headers["location"], done.headers
     sent = x_fake[1].authorize_requests[-1]
