@@ -25,6 +25,7 @@ from ainfluencer.api.routes import (  # issue 4: assets, studio; issue 5: accoun
     compose,
     jobs,
     me,
+    networks,
     ops,
     persona_templates,
     public_media,
@@ -57,7 +58,7 @@ def build_api_router() -> APIRouter:
     """The /api/v1 router; CSRF applies to cookie-authenticated unsafe calls."""
     api = APIRouter(prefix="/api/v1", responses=API_ERRORS, dependencies=[Depends(csrf_protect)])
     for module in (me, tokens, jobs, characters, persona_templates, text_backends, accounts, publications, webhooks,
-                   assets, studio, studio_av, calendar, automation, compose):
+                   assets, studio, studio_av, calendar, automation, compose, networks):
         api.include_router(module.router)
     api.include_router(posts_api.router)
     return api

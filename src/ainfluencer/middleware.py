@@ -42,8 +42,10 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                extra = [
-                    (b"content-security-policy", csp.encode()),
+                # A page may widen its own policy (Accounts: forms that redirect to a network's consent screen).
+                own = any(k.lower() == b"content-security-policy" for k, _ in headers)
+                extra = [] if own else [(b"content-security-policy", csp.encode())]
+                extra += [
                     (b"x-frame-options", b"DENY"),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"strict-origin-when-cross-origin"),

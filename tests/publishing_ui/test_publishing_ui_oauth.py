@@ -169,9 +169,9 @@ def test_denied_consent_and_unreachable_network(studio: Studio, x_world: tuple[F
 def test_oauth_needs_client_settings(studio: Studio) -> None:
     studio.runtime.settings.x_client_id = ""
     page = studio.client.get(f"/accounts?character={studio.character_id}")
-    assert "Set AINF_X_CLIENT_ID" in page.text
+    assert "AINF_X_CLIENT_ID" in page.text and "Settings → Networks" in page.text
     r = studio.post("/accounts/oauth/x/start", {"character_id": studio.character_id})
-    assert r.status_code == 422 and "Set AINF_X_CLIENT_ID" in r.text
+    assert r.status_code == 422 and "Settings → Networks" in r.text
 
 
 def test_api_start_returns_authorize_url(studio: Studio, x_world: tuple[FakeX, FakeOAuth],

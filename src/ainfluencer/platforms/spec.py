@@ -51,6 +51,18 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class AppGuide:
+    """How the owner registers this network's developer app (shown on Settings → Networks)."""
+
+    app_name: str  # what the app is called where it is registered ("Meta app", "X app")
+    portal: str  # where to register it
+    steps: tuple[str, ...]  # the redirect URL and the scopes are added by the page itself
+    review: str  # what the network reviews before an app may post publicly
+    id_label: str = "Client ID"
+    secret_label: str = "Client secret"  # noqa: S105 - a field label
+
+
+@dataclass(frozen=True)
 class OAuthSpec:
     """How a network's OAuth 2.0 code flow is configured; :mod:`ainfluencer.services.oauth` runs it.
 
@@ -75,6 +87,7 @@ class OAuthSpec:
     hooks: str = ""
     asks_instance: bool = False  # the connect button needs an instance address first
     choice_noun: str = "Page"  # what the picker offers when a login manages several accounts
+    guide: AppGuide | None = None  # set with ``settings``: how to register the developer app
 
     def hook(self, name: str) -> Any:
         """A hook function from ``hooks`` (None when the network needs none)."""

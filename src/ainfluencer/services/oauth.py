@@ -23,9 +23,10 @@ Where things live: states and pending choices are rows of ``stored_secrets`` (ow
 AES-256-GCM like every other credential, so the PKCE verifier and tokens never sit in plain text.
 A client registered on an instance is cached as ``mastodon_app`` and reused.
 
-Client ids and secrets come from settings (the names the spec gives); endpoints default to each
-network's production URLs and may be overridden per key through ``settings.oauth_endpoints`` (tests
-point them at local fakes).
+Client ids and secrets come from :mod:`ainfluencer.services.network_apps`: a value set on Settings →
+Networks (sealed, read at every connect, so no restart) first, else settings (the names the spec
+gives). Endpoints default to each network's production URLs and may be overridden per key through
+``settings.oauth_endpoints`` (tests point them at local fakes).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from ainfluencer.platforms.base import (
 from ainfluencer.platforms.registry import DEFAULT, PlatformRegistry
 from ainfluencer.platforms.spec import Endpoint, OAuthSpec, PlatformSpec
 from ainfluencer.runtime import Runtime
-from ainfluencer.services import accounts
+from ainfluencer.services import accounts, network_apps
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,12 @@ def _client(settings: Settings, oauth: OAuthSpec) -> tuple[str, str]:
     return client_id, client_secret
 
 
-def not_configured(settings: Settings, platform: str, platforms: PlatformRegistry | None = None) -> str:
-    """Why the OAuth flow of ``platform`` cannot start here ("" when it can)."""
+def not_configured(settings: Settings, platform: str, platforms: PlatformRegistry | None = None, *,
+                   session: Session | None = None, runtime: Runtime | None = None) -> str:
+    """Why the OAuth flow of ``platform`` cannot start here ("" when it can).
+
+    With ``session`` and ``runtime`` the values set on Settings → Networks count too.
+    """
     try:
         oauth = accounts.known_spec(platform, platforms).oauth
     except InvalidInput:
@@ -184,13 +189,37 @@ def not_configured(settings: Settings, platform: str, platforms: PlatformRegistr
     id_name, secret_name = oauth.settings
     if not id_name:
         return ""  # the client is registered on the person's instance at connect time
-    client_id, client_secret = _client(settings, oauth)
+    if session is not None and runtime is not None:
+        client_id, client_secret = network_apps.client_credentials(session, runtime, oauth)
+    else:
+        client_id, client_secret = _client(settings, oauth)
+    where = f"the owner enters them in Settings → Networks (or sets AINF_{id_name.upper()} and " \
+            f"AINF_{secret_name.upper()}); see docs/platforms.md."
     if not client_id:
-        return f"Set AINF_{id_name.upper()} (and AINF_{secret_name.upper()}) to connect through OAuth; see " \
-               "docs/platforms.md."
+        return f"This network's app credentials are not set: {where}"
     if oauth.secret_required and not client_secret:
-        return f"Set AINF_{secret_name.upper()} to connect through OAuth; see docs/platforms.md."
+        return f"This network's app secret is not set: {where}"
     return ""
+
+
+def connect_page_csp(settings: Settings, base_csp: str, platforms: PlatformRegistry | None = None) -> str:
+    """``base_csp`` with ``form-action`` widened to the consent screens a Connect form redirects to.
+
+    Chromium applies ``form-action`` to the redirects after a form POST, so ``'self'`` alone stops the
+    POST → 303 → network hop. Instances registered at connect time (Mastodon) may be anywhere: ``https:``.
+    """
+    sources = ["'self'"]
+    for spec in platforms or DEFAULT:
+        if spec.oauth is None:
+            continue
+        if spec.oauth.asks_instance and "https:" not in sources:
+            sources.append("https:")
+        if spec.oauth.authorize is not None:
+            parts = urlsplit(_url(settings, spec.oauth.authorize))
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if parts.netloc and origin not in sources:
+                sources.append(origin)
+    return base_csp.replace("form-action 'self'", "form-action " + " ".join(sources))
 
 
 def redirect_uri(settings: Settings, platform: str, base_url: str) -> str:
@@ -257,11 +286,12 @@ class Flow:
 
     Choice = Choice
 
-    def __init__(self, runtime: Runtime, spec: PlatformSpec, redirect: str) -> None:
+    def __init__(self, runtime: Runtime, spec: PlatformSpec, redirect: str,
+                 client: tuple[str, str] | None = None) -> None:
         assert spec.oauth is not None  # noqa: S101 - _spec() checked it
         self.runtime, self.spec, self.oauth, self.redirect = runtime, spec, spec.oauth, redirect
         self.settings = runtime.settings
-        self.client_id, self.client_secret = _client(self.settings, self.oauth)
+        self.client_id, self.client_secret = client or _client(self.settings, self.oauth)
         mapper = self.oauth.hook("error_mapper")
         self._map_error = mapper(spec.display_name) if mapper else None
 
@@ -430,7 +460,7 @@ def start(
     spec = _spec(runtime, platform)
     assert spec.oauth is not None  # noqa: S101 - _spec() checked it
     settings = runtime.settings
-    why = not_configured(settings, platform, runtime.platforms)
+    why = not_configured(settings, platform, runtime.platforms, session=session, runtime=runtime)
     if why:
         raise OAuthNotConfigured(why, field="platform")
     character = accounts.get_character(session, character_id, user=user)
@@ -457,7 +487,8 @@ def start(
             raise _network_error(runtime, platform, exc) from exc
         payload.update(instance_url=instance, app_client_id=client_id, app_client_secret=client_secret)
     else:
-        url, verifier = Flow(runtime, spec, redirect).authorization_url(state)
+        client = network_apps.client_credentials(session, runtime, spec.oauth)
+        url, verifier = Flow(runtime, spec, redirect, client).authorization_url(state)
         if verifier:
             payload["verifier"] = verifier
     _seal(session, runtime, owner=STATE_OWNER, user_id=user.id, name=_name(state), payload=payload)
@@ -513,7 +544,8 @@ def finish(
                                                      payload["app_client_secret"], code, redirect)
             grant = _Grant(credentials=creds)
         else:
-            grant = Flow(runtime, spec, redirect).grant(code, payload.get("verifier", ""))
+            client = network_apps.client_credentials(session, runtime, spec.oauth)
+            grant = Flow(runtime, spec, redirect, client).grant(code, payload.get("verifier", ""))
     except PlatformError as exc:
         raise _network_error(runtime, platform, exc) from exc
     character_id, account_id = int(payload["character_id"]), payload.get("account_id")
@@ -600,7 +632,8 @@ def choose(
                     ip=ip)
 
 
-def describe_connect_methods(settings: Settings, platforms: PlatformRegistry | None = None) -> list[dict[str, Any]]:
+def describe_connect_methods(settings: Settings, platforms: PlatformRegistry | None = None, *,
+                             session: Session | None = None, runtime: Runtime | None = None) -> list[dict[str, Any]]:
     """Every network with how it connects here and whether it is ready (for the Accounts page and API)."""
     out = []
     for spec in sorted(platforms or DEFAULT, key=lambda s: s.name):
@@ -608,5 +641,6 @@ def describe_connect_methods(settings: Settings, platforms: PlatformRegistry | N
         out.append({"platform": spec.name, "name": spec.display_name, "method": method,
                     "asks_instance": bool(spec.oauth and spec.oauth.asks_instance),
                     "fields": [f.__dict__ for f in spec.connect_form],
-                    "blocked": not_configured(settings, spec.name, platforms) if method == "oauth" else ""})
+                    "blocked": not_configured(settings, spec.name, platforms, session=session, runtime=runtime)
+                    if method == "oauth" else ""})
     return out

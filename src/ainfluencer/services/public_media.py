@@ -7,8 +7,9 @@ in this order:
 1. **S3-compatible storage** (AWS S3, MinIO, Cloudflare R2 ...) when ``s3_bucket`` is set: the file
    is uploaded under a content-addressed key (``<s3_prefix><sha256>.<ext>``; a file already there is
    not uploaded again) and a presigned GET URL valid for ``s3_presign_seconds`` is handed out. The
-   secret key comes from ``AINF_S3_SECRET_ACCESS_KEY`` (or the config file), else from the secrets
-   service (``owner_kind="system"``, name ``s3_secret_access_key``), else boto3's default chain.
+   secret key set on Settings → Networks (sealed by the secrets service, ``owner_kind="system"``, name
+   ``s3_secret_access_key``) is used first, else ``AINF_S3_SECRET_ACCESS_KEY`` (or the config file),
+   else boto3's default chain.
 2. **Signed short-lived links served by this app** when a public base URL is known
    (``public_media_base_url``, else ``public_url``): ``<base>/m/<token>``, where the token is the
    file's path inside the media folder and an expiry, signed with the app's secret (itsdangerous).
@@ -236,17 +237,16 @@ class S3Object:
 
 
 def s3_secret(runtime: Runtime) -> str:
-    """The S3 secret key: settings (environment/file) first, else the secrets service, else empty."""
-    explicit = runtime.settings.s3_secret_access_key.get_secret_value()
-    if explicit:
-        return explicit
+    """The S3 secret key: the one set on Settings → Networks (secrets service) first, else settings, else empty."""
     with runtime.db.session() as s:
         stored = runtime.secrets.get(s, owner_kind=SECRET_OWNER_KIND, owner_id=SECRET_OWNER_ID, name=S3_SECRET_NAME)
-    return stored.get_secret_value() if stored is not None else ""
+    if stored is not None and stored.get_secret_value():
+        return stored.get_secret_value()
+    return runtime.settings.s3_secret_access_key.get_secret_value()
 
 
 def store_s3_secret(runtime: Runtime, value: str) -> None:
-    """Keep the S3 secret key encrypted in the database (used when the environment does not set one)."""
+    """Keep the S3 secret key encrypted in the database (used before the environment's value)."""
     with runtime.db.session() as s:
         runtime.secrets.put(s, owner_kind=SECRET_OWNER_KIND, owner_id=SECRET_OWNER_ID, name=S3_SECRET_NAME,
                             value=value)

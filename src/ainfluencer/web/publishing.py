@@ -26,6 +26,7 @@ from ainfluencer.csrf import csrf_protect
 from ainfluencer.db.models import Character, User, utcnow
 from ainfluencer.db.models_publishing import AccountStatus, PublicationStatus, SocialAccount
 from ainfluencer.errors import AppError, InvalidInput
+from ainfluencer.middleware import CSP
 from ainfluencer.services import accounts, compose, oauth, publishing
 from ainfluencer.services import characters as characters_svc
 from ainfluencer.web.forms import Form, done_notice
@@ -149,6 +150,12 @@ def _base_url(request: Request) -> str:
 # ---- accounts -----------------------------------------------------------------------------------------
 
 
+def _connect_csp(request: Request) -> dict[str, str]:
+    """The page CSP, letting Connect forms redirect to the networks' consent screens."""
+    runtime = get_runtime(request)
+    return {"Content-Security-Policy": oauth.connect_page_csp(runtime.settings, CSP, runtime.platforms)}
+
+
 def _accounts_context(request: Request, session: Session, user: User, character_id: int | None) -> dict[str, Any]:
     settings = get_runtime(request).settings
     chars = _characters(session, user)
@@ -169,7 +176,8 @@ def _accounts_context(request: Request, session: Session, user: User, character_
         })
     return {
         "active": "accounts", "characters": chars, "by_character": by_character, "character_id": character_id,
-        "methods": oauth.describe_connect_methods(settings, registry), "notice": _notice(request),
+        "methods": oauth.describe_connect_methods(settings, registry, session=session, runtime=get_runtime(request)),
+        "notice": _notice(request),
         "error": request.query_params.get("error", ""), "forms": {}, "chats": [], **_helpers(user),
     }
 
@@ -183,7 +191,8 @@ def _render_accounts(request: Request, session: Session, user: User, character_i
         ctx = _accounts_context(request, session, user, None)
         error = error or exc.message
     ctx.update(error=error or ctx["error"], forms=forms or {}, chats=chats or [])
-    return render(request, "publishing/accounts.html", ctx, user=user, status_code=status_code)
+    return render(request, "publishing/accounts.html", ctx, user=user, status_code=status_code,
+                  headers=_connect_csp(request))
 
 
 @router.get("/accounts", response_class=HTMLResponse)
@@ -377,9 +386,9 @@ def read_account_reconnect(account_id: int, request: Request, session: SessionDe
            "oauth": spec.oauth is not None, "asks_instance": bool(spec.oauth and spec.oauth.asks_instance),
            "secret_fields": [f for f in spec.connect_form if f.kind == "password" and f.name != "token"],
            "error": request.query_params.get("error", ""),
-           "blocked": oauth.not_configured(runtime.settings, account.platform, runtime.platforms)
-           if spec.oauth is not None else ""}
-    return render(request, "publishing/reconnect.html", ctx, user=user)
+           "blocked": oauth.not_configured(runtime.settings, account.platform, runtime.platforms, session=session,
+                                           runtime=runtime) if spec.oauth is not None else ""}
+    return render(request, "publishing/reconnect.html", ctx, user=user, headers=_connect_csp(request))
 
 
 @router.post("/accounts/{account_id}/reconnect")

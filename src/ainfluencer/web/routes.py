@@ -482,6 +482,7 @@ def build_web_router() -> APIRouter:
     router.include_router(importlib.import_module("ainfluencer.web.automation").router)  # issue 5: automation rules
     router.include_router(importlib.import_module("ainfluencer.web.publishing").router)  # issue 5: accounts, compose
     router.include_router(importlib.import_module("ainfluencer.posts.pages").router)  # review, posts
+    router.include_router(importlib.import_module("ainfluencer.web.networks").router)  # Settings → Networks
 
     # -- public --------------------------------------------------------------------------
 
