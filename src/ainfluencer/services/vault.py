@@ -1244,8 +1244,8 @@ def c2pa_status(asset: Asset) -> dict[str, Any]:
     claimed = str(report.get("digital_source_type") or "")
     if section.get("verified"):
         status = "valid"
-    elif report.get("has_manifest"):
-        status = "invalid"
+    elif report.get("has_manifest") or section.get("state") == "signed":
+        status = "invalid"  # a manifest that fails, or a file we signed whose manifest is now unreadable
     else:
         status = "not signed"
     reasons = list(report.get("errors") or [])

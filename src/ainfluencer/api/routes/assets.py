@@ -74,8 +74,11 @@ def create_asset(
         "created (digitalCreation), ai (trainedAlgorithmicMedia) or composite "
         "(compositeWithTrainedAlgorithmicMedia)"))] = "",
 ) -> AssetUploaded:
-    """Upload a file into the vault: checked, stripped of private metadata, labelled with its declared
-    IPTC digital source type (``origin``), C2PA-signed, scored. A missing or unknown ``origin`` is a 422."""
+    """Upload a file into the vault: checked, stripped of private metadata, labelled, signed, scored.
+
+    ``origin`` (required) says what the file is; it sets the IPTC digital source type in XMP and in the
+    C2PA manifest, so only ``ai`` and ``composite`` uploads are labelled as AI. Missing or unknown: 422.
+    """
     if file is None:
         raise MediaRejected("Attach the file as multipart form field 'file'.")
     if not origin.strip():
