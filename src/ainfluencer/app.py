@@ -145,6 +145,9 @@ def create_app(runtime: Runtime, *, roles: Iterable[str] = ("web",)) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warn_unreadable_credentials(runtime)
+        from ainfluencer.services.vault import ensure_signing
+
+        ensure_signing(runtime.settings)  # C2PA works out of the box: the local CA is made on first start
         background.start()
         try:
             yield

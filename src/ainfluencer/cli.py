@@ -188,6 +188,9 @@ def worker(
     _apply(data_dir=data_dir)
     runtime = _runtime()
     n = concurrency or runtime.settings.worker_concurrency
+    from ainfluencer.services.vault import ensure_signing
+
+    ensure_signing(runtime.settings)  # a worker started before the web app signs too
     if runtime.settings.effective_executor == "celery":
         from ainfluencer.jobs.celery_app import run_worker
 

@@ -50,6 +50,7 @@ def test_upload_review_with_keyboard_and_filter_approved(server: str, browser: A
             {"name": "second.png", "mimeType": "image/png", "buffer": _png(2)},
         ])
         page.fill("#upload-tags", "launch")
+        page.check("input[name=origin][value=ai]")  # required: say what the files are
         page.locator("#upload-form button[type=submit]").click()
         page.wait_for_url("**/vault?done=uploaded*")
         assert "Uploaded 2 files." in page.locator(".alert-success").inner_text()

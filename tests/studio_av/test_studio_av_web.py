@@ -116,7 +116,7 @@ def test_video_page_compose_and_follow_the_stages(web: TestClient, runtime, char
                                                   add_image, run_jobs) -> None:
     images = [add_image(character, seed, size=(360, 640)) for seed in range(2)]
     r = web.post("/api/v1/assets", files={"file": ("music.wav", music_wav(), "audio/wav")},
-                 data={"character_id": str(character.id)}, headers={"X-CSRF-Token": csrf(web)})
+                 data={"character_id": str(character.id), "origin": "created"}, headers={"X-CSRF-Token": csrf(web)})
     assert r.status_code == 201, r.text
     music_id = r.json()["id"]
     page = web.get(f"/studio/{character.id}/video").text

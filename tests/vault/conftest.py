@@ -110,9 +110,11 @@ def make_character(runtime: Runtime) -> Callable[..., Character]:
 
 @pytest.fixture
 def signing(runtime: Runtime) -> Path:
-    """A local C2PA CA in <data dir>/provenance, as `ainfluencer provenance init` makes it."""
-    from ainfluencer.media.provenance.c2pa_sign import init_local_ca
+    """A local C2PA CA in <data dir>/provenance, as app start (or `ainfluencer provenance init`) makes it."""
+    from ainfluencer.media.provenance.c2pa_sign import ensure_local_ca
     from ainfluencer.services.vault import provenance_dir
 
     pytest.importorskip("c2pa", reason="C2PA needs ainfluencer[media]")
-    return init_local_ca(provenance_dir(runtime.settings)).directory
+    directory = provenance_dir(runtime.settings)
+    ensure_local_ca(directory)  # the app's start may have made it already
+    return directory

@@ -26,6 +26,7 @@ def api(client: TestClient, owner: User, make_token: Callable[..., str]) -> Test
 
 
 def upload(api: TestClient, data: bytes, name: str = "photo.png", ctype: str = "image/png", **form: Any):  # type: ignore[no-untyped-def]
+    form.setdefault("origin", "ai")
     return api.post("/api/v1/assets", files={"file": (name, data, ctype)}, data={k: str(v) for k, v in form.items()})
 
 

@@ -40,6 +40,7 @@ def web(client: TestClient, owner, login) -> TestClient:  # type: ignore[no-unty
 
 def web_upload(web: TestClient, *files: tuple[str, bytes], **form: str):  # type: ignore[no-untyped-def]
     parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    form.setdefault("origin", "ai")
     return web.post("/vault/upload", files=parts, data={"csrf_token": csrf(web), **form}, follow_redirects=False)
 
 

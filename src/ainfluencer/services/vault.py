@@ -6,9 +6,13 @@ Ingest, in order, for every file (an upload, a backend's output, a consented ref
    (a video renamed ``.jpg`` is named as a video); images are fully decoded by ``open_image_safely``
    (decompression bombs, truncation and corruption refused); MP4/MOV and WAV get light structural
    checks (no ffmpeg needed): boxes/chunks must fit in the file, which catches cut-off uploads;
-2. provenance: images are re-encoded without private metadata (GPS, serials) and labelled
-   ``DigitalSourceType = trainedAlgorithmicMedia`` in XMP; a signed C2PA manifest is embedded when
-   ``<data_dir>/provenance`` holds credentials (``ainfluencer provenance init``), then read back with
+2. provenance: images are re-encoded without private metadata (GPS, serials) and labelled with the
+   IPTC ``DigitalSourceType`` of their origin in XMP: ``trainedAlgorithmicMedia`` for generated media,
+   and for uploads what the uploader declared (camera photo ``digitalCapture``, edited photo
+   ``minorHumanEdits``, digital art ``digitalCreation``, AI ``trainedAlgorithmicMedia``, composite
+   ``compositeWithTrainedAlgorithmicMedia``), so nothing non-AI is labelled AI. A signed C2PA
+   manifest claiming the same source type is embedded when ``<data_dir>/provenance`` holds
+   credentials (created at app start, or ``ainfluencer provenance init``), then read back with
    the local CA as trust anchor, so the vault can show "provenance verified". Reference photos of
    real people are stripped but never labelled or signed as AI media, and are never publishable;
 3. content-addressed write: the final bytes' SHA-256 names the file, at
@@ -217,6 +221,34 @@ def provenance_dir(settings: Settings) -> Path:
     return settings.resolved_data_dir / PROVENANCE_DIR
 
 
+def ensure_signing(settings: Settings) -> str:
+    """At app start: create the local C2PA CA when there is none, so every new file is signed.
+
+    Returns what happened ("created", "present", "incomplete" or "unavailable: …"); never raises,
+    since a start must not fail because signing cannot be set up (files are then stored unsigned
+    and the vault says so).
+    """
+    directory = provenance_dir(settings)
+    try:
+        from ainfluencer.media.provenance.c2pa_sign import SigningCredentials, SigningError, ensure_local_ca
+
+        if ensure_local_ca(directory):
+            log.info("created a local C2PA signing CA in %s; new media is signed", directory)
+            return "created"
+        try:
+            SigningCredentials.load(directory)
+        except SigningError as exc:
+            log.warning("C2PA signing is not usable: %s", exc)
+            return "incomplete"
+        return "present"
+    except ImportError as exc:
+        log.warning("C2PA signing unavailable: %s", exc)
+        return f"unavailable: {exc}"
+    except OSError as exc:
+        log.warning("could not create the C2PA signing CA in %s: %s", directory, exc)
+        return f"unavailable: {exc}"
+
+
 def _tmp_dir(settings: Settings) -> Path:
     # Next to the media folder (same file system, so the final move is atomic) but outside it, so a
     # backup indexing the media folder never sees half-written files.
@@ -377,7 +409,24 @@ def _signing_credentials(settings: Settings) -> Any:
         return None
 
 
-def _c2pa_step(settings: Settings, src: Path, dst: Path, *, title: str, ai_system: str | None) -> dict[str, Any]:
+def resolve_origin(origin: str | None, source: AssetSource) -> Any:
+    """The declared :class:`~ainfluencer.media.provenance.metadata.Origin`; generated media is always AI.
+
+    ``None`` means the caller is the app itself (a generator, or internal code importing AI media),
+    which is treated as AI; the upload form and API require the person to choose (field ``origin``).
+    """
+    from ainfluencer.media.provenance.metadata import ORIGINS
+
+    if source == AssetSource.generated or origin is None:
+        return ORIGINS["ai"]
+    chosen = ORIGINS.get(origin.strip().lower())
+    if chosen is None:
+        raise InvalidInput(f"origin is one of {', '.join(ORIGINS)}.", field="origin")
+    return chosen
+
+
+def _c2pa_step(settings: Settings, src: Path, dst: Path, *, title: str, ai_system: str | None,
+               digital_source_type: str | None = None) -> dict[str, Any]:
     """Sign src into dst when credentials exist; returns the provenance 'c2pa' section (dst exists if signed)."""
     creds = _signing_credentials(settings)
     if creds is None:
@@ -388,7 +437,10 @@ def _c2pa_step(settings: Settings, src: Path, dst: Path, *, title: str, ai_syste
     except ImportError as exc:  # pragma: no cover - the module imports c2pa lazily
         return {"state": "unavailable", "verified": False, "message": str(exc)}
     try:
-        sign_file(src, dst, credentials=creds, title=title, ai_system=ai_system)
+        from ainfluencer.media.provenance.metadata import DIGITAL_SOURCE_TYPE_TRAINED
+
+        sign_file(src, dst, credentials=creds, title=title, ai_system=ai_system,
+                  digital_source_type=digital_source_type or DIGITAL_SOURCE_TYPE_TRAINED)
     except ProvenanceUnavailable as exc:
         return {"state": "unavailable", "verified": False, "message": str(exc)}
     except SigningError as exc:
@@ -479,9 +531,15 @@ def ingest(
     job_id: int | None = None,
     face_scorer: Any = None,
     run_gates: bool = True,
+    origin: str | None = None,
 ) -> IngestResult:
-    """Check, label, sign, store and score one file, and add its row (see the module docstring)."""
+    """Check, label, sign, store and score one file, and add its row (see the module docstring).
+
+    ``origin`` is what an upload is (a key of ``metadata.ORIGINS``: camera, edited, created, ai,
+    composite); generated media is always ``ai``.
+    """
     gen = generation or GenerationInfo()
+    declared = resolve_origin(origin, source)
     label = "The file" if not filename else f"The file '{Path(filename.replace(chr(92), '/')).name[:80]}'"
     limit = settings.max_upload_bytes
     # 1. size and type ------------------------------------------------------------------------------------
@@ -567,7 +625,10 @@ def ingest(
             assert src_path is not None
             incoming = src_path
         title = (f"{character.name} · " if character is not None else "") + (gen.prompt[:80] or asset_kind.value)
-        ai_system = gen.model or gen.backend or None
+        ai_system = (gen.model or gen.backend or None) if declared.ai else None
+        if source != AssetSource.reference:
+            provenance["origin"] = {"key": declared.key, "label": declared.label,
+                                    "digital_source_type": declared.digital_source_type, "ai": declared.ai}
         if image is not None:
             width, height = image.size
             labelled = scratch_path(ext)
@@ -579,7 +640,9 @@ def ingest(
             else:
                 from ainfluencer.media.provenance.metadata import read_provenance, strip_and_label
 
-                strip_and_label(incoming, labelled, title=title, ai_system=ai_system)
+                strip_and_label(incoming, labelled, title=title, ai_system=ai_system,
+                                description=declared.description,
+                                digital_source_type=declared.digital_source_type)
                 info = read_provenance(labelled)
                 provenance["xmp"] = {"labelled": True, "private_metadata_stripped": not info["private_metadata"],
                                      "digital_source_type": info["digital_source_type"],
@@ -602,7 +665,8 @@ def ingest(
             try:
                 sniff_mime(current)
                 signed = scratch_path(ext)
-                provenance["c2pa"] = _c2pa_step(settings, current, signed, title=title, ai_system=ai_system)
+                provenance["c2pa"] = _c2pa_step(settings, current, signed, title=title, ai_system=ai_system,
+                                                digital_source_type=declared.digital_source_type)
                 if provenance["c2pa"]["state"] == "signed":
                     current = signed
             except SigningError:
@@ -1156,8 +1220,9 @@ def verify_provenance(session: Session, *, settings: Settings, asset: Asset) -> 
         from ainfluencer.media.provenance.metadata import read_provenance
 
         info = read_provenance(path)
-        provenance["xmp"] = {**dict(provenance.get("xmp") or {}), "labelled": bool(info["ai_generated"]),
+        provenance["xmp"] = {**dict(provenance.get("xmp") or {}), "labelled": bool(info["digital_source_type"]),
                              "digital_source_type": info["digital_source_type"],
+                             "ai_generated": bool(info["ai_generated"]),
                              "private_metadata_stripped": not info["private_metadata"]}
     asset.provenance = provenance
     session.flush()
@@ -1167,6 +1232,28 @@ def verify_provenance(session: Session, *, settings: Settings, asset: Asset) -> 
 def provenance_verified(asset: Asset) -> bool:
     """True when the asset's C2PA manifest was read back valid against our CA."""
     return bool((asset.provenance or {}).get("c2pa", {}).get("verified"))
+
+
+def c2pa_status(asset: Asset) -> dict[str, Any]:
+    """The last C2PA check in three words: ``valid``, ``invalid`` (a manifest that fails) or ``not signed``.
+
+    With the signer's name, the source type the manifest claims (short IPTC term) and why it is not valid.
+    """
+    section = dict((asset.provenance or {}).get("c2pa") or {})
+    report = dict(section.get("report") or {})
+    claimed = str(report.get("digital_source_type") or "")
+    if section.get("verified"):
+        status = "valid"
+    elif report.get("has_manifest") or section.get("state") == "signed":
+        status = "invalid"  # a manifest that fails, or a file we signed whose manifest is now unreadable
+    else:
+        status = "not signed"
+    reasons = list(report.get("errors") or [])
+    if status == "not signed" and section.get("message"):
+        reasons = [str(section["message"])]
+    return {"status": status, "signed_by": report.get("signed_by"), "issuer": report.get("issuer"),
+            "digital_source_type": claimed or None, "source_type": claimed.rsplit("/", 1)[-1] if claimed else None,
+            "reasons": reasons, "checked_at": section.get("checked_at")}
 
 
 # ---- zip download (streamed) -------------------------------------------------------------------------------------

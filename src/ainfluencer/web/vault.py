@@ -144,8 +144,10 @@ def _preview_kind(asset: Asset) -> str:
 
 
 def _helpers() -> dict[str, Any]:
+    from ainfluencer.media.provenance.metadata import ORIGINS
+
     return {"state_labels": STATE_LABELS, "verified": vault.provenance_verified, "preview_kind": _preview_kind,
-            "fmt_size": _fmt_size}
+            "fmt_size": _fmt_size, "origins": ORIGINS, "c2pa_status": vault.c2pa_status}
 
 
 def _fmt_size(n: int | None) -> str:
@@ -219,6 +221,11 @@ def create_vault_upload(request: Request, session: SessionDep, user: CurrentUser
         if cid is not None:
             character = characters_svc.get_character(session, cid, user=user)
         tags, folder = _text(form, "tags"), _text(form, "folder")
+        origin = _text(form, "origin")
+        if not origin:
+            raise InvalidInput("Say what the files are: a camera photo, an edited photo, digital art, "
+                               "AI-generated or a composite.", field="origin")
+        vault.resolve_origin(origin, AssetSource.upload)
         duplicates = 0
         for upload in files:
             filename = upload.filename or ""
@@ -228,6 +235,7 @@ def create_vault_upload(request: Request, session: SessionDep, user: CurrentUser
                     session, settings=settings, data=spooled, filename=filename,
                     kind=vault.claimed_kind(filename, upload.content_type or ""), character=character,
                     user_id=user.id, source=AssetSource.upload, tags=[tags] if tags else [], folder=folder,
+                    origin=origin,
                 )
             finally:
                 spooled.unlink(missing_ok=True)

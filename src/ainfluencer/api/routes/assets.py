@@ -69,10 +69,22 @@ def create_asset(
     tags: Annotated[str, Form(description="comma-separated tags")] = "",
     folder: Annotated[str, Form(description="virtual folder, e.g. campaigns/summer")] = "",
     kind: Annotated[str, Form(description="image, audio or video; default: from the file")] = "",
+    origin: Annotated[str, Form(description=(
+        "required: what the file is — camera (IPTC digitalCapture), edited (minorHumanEdits), "
+        "created (digitalCreation), ai (trainedAlgorithmicMedia) or composite "
+        "(compositeWithTrainedAlgorithmicMedia)"))] = "",
 ) -> AssetUploaded:
-    """Upload a file into the vault: checked, stripped of private metadata, AI-labelled, signed, scored."""
+    """Upload a file into the vault: checked, stripped of private metadata, labelled, signed, scored.
+
+    ``origin`` (required) says what the file is; it sets the IPTC digital source type in XMP and in the
+    C2PA manifest, so only ``ai`` and ``composite`` uploads are labelled as AI. Missing or unknown: 422.
+    """
     if file is None:
         raise MediaRejected("Attach the file as multipart form field 'file'.")
+    if not origin.strip():
+        raise InvalidInput("Say what the file is: origin is one of camera, edited, created, ai, composite.",
+                           field="origin")
+    vault.resolve_origin(origin, AssetSource.upload)
     character: Character | None = None
     if character_id.strip():
         if not character_id.strip().isdigit():
@@ -88,7 +100,7 @@ def create_asset(
         result = vault.ingest(
             session, settings=settings, data=spooled, filename=filename, kind=asset_kind,
             character=character, user_id=principal.user.id, source=AssetSource.upload,
-            tags=[tags] if tags else [], folder=folder,
+            tags=[tags] if tags else [], folder=folder, origin=origin,
         )
     finally:
         spooled.unlink(missing_ok=True)

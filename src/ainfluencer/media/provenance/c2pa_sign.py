@@ -296,6 +296,36 @@ def init_local_ca(
     return creds
 
 
+def ensure_local_ca(directory: str | os.PathLike[str], *, organization: str = "AInfluencer self-hosted") -> bool:
+    """Create the local CA and signer when the folder has none (at app start); True when it made one.
+
+    Built in a private sibling folder and moved into place with one rename, so a web process and a
+    worker starting together cannot interleave two CAs: the loser's rename fails and it keeps the
+    winner's. A folder that holds some credential files but not all is left alone (and logged by the
+    caller): replacing a CA makes earlier files stop verifying, so that is ``provenance init --force``.
+    """
+    target = Path(directory)
+    creds = SigningCredentials.at(target)
+    if target.exists() and any(target.iterdir()):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".provenance-", dir=target.parent))
+    try:
+        init_local_ca(staging, organization=organization)
+        try:
+            os.rename(staging, target)  # replaces only an empty folder; fails if another process won
+        except OSError:
+            if creds.ca_cert.is_file():
+                return False
+            raise
+    finally:
+        if staging.exists():
+            for child in staging.iterdir():
+                child.unlink()
+            staging.rmdir()
+    return True
+
+
 def issue_signer(directory: str | os.PathLike[str], *, days: int = 730) -> SigningCredentials:
     """Replace the signer certificate/key with a fresh one from the existing local CA (rotation)."""
     from cryptography import x509

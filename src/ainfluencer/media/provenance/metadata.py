@@ -1,4 +1,4 @@
-"""Strip private metadata from images and label them as AI-made (IPTC digital source type in XMP).
+"""Strip private metadata from images and label what they are (IPTC digital source type in XMP).
 
 :func:`strip_and_label` re-encodes the pixels into a fresh image, so nothing of the
 source's EXIF (GPS, camera make/model, serial numbers, maker notes, owner name),
@@ -6,11 +6,13 @@ IPTC-IIM, XMP or text chunks survives. The EXIF orientation is applied to the
 pixels first, so the picture still looks the right way up. Only the ICC colour
 profile is carried over. Then our own XMP packet is written:
 
-- ``Iptc4xmpExt:DigitalSourceType`` = ``…/digitalsourcetype/trainedAlgorithmicMedia``
-  (IPTC's term for media created by a trained AI model; the value platforms and
-  the EU AI Act labelling guidance look for);
+- ``Iptc4xmpExt:DigitalSourceType``: ``…/digitalsourcetype/trainedAlgorithmicMedia`` for
+  generated media (IPTC's term for media created by a trained AI model; the value platforms
+  and the EU AI Act labelling guidance look for), ``compositeWithTrainedAlgorithmicMedia``
+  for AI parts mixed with other media, and for uploads that are not AI what the owner
+  declared (``digitalCapture``, ``minorHumanEdits``, ``digitalCreation``; see :data:`ORIGINS`);
 - ``Iptc4xmpExt:AISystemUsed`` (the model, when given), ``xmp:CreatorTool``,
-  ``xmp:CreateDate``, ``dc:title`` and ``dc:description`` (an AI disclosure line).
+  ``xmp:CreateDate``, ``dc:title`` and ``dc:description`` (a line saying what it is).
 
 Where it goes: JPEG APP1 ``http://ns.adobe.com/xap/1.0/`` (Pillow's ``xmp=``),
 WebP ``XMP `` chunk (Pillow's ``xmp=``), PNG ``iTXt`` keyword ``XML:com.adobe.xmp``
@@ -24,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -31,7 +34,48 @@ from xml.sax.saxutils import escape, quoteattr
 from ainfluencer import __version__
 from ainfluencer.media.safe_image import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, open_image_safely
 
-DIGITAL_SOURCE_TYPE_TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+DIGITAL_SOURCE_TYPE_TRAINED = IPTC_DST + "trainedAlgorithmicMedia"
+DIGITAL_SOURCE_TYPE_COMPOSITE_AI = IPTC_DST + "compositeWithTrainedAlgorithmicMedia"
+DIGITAL_SOURCE_TYPE_CAPTURE = IPTC_DST + "digitalCapture"
+DIGITAL_SOURCE_TYPE_MINOR_EDITS = IPTC_DST + "minorHumanEdits"
+DIGITAL_SOURCE_TYPE_CREATION = IPTC_DST + "digitalCreation"
+# Source types that say a trained model made (part of) the media; anything else is not labelled AI.
+AI_SOURCE_TYPES = frozenset({DIGITAL_SOURCE_TYPE_TRAINED, DIGITAL_SOURCE_TYPE_COMPOSITE_AI})
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a file is, as its owner declares it: the IPTC digital source type and a one-line description."""
+
+    key: str
+    label: str
+    digital_source_type: str
+    description: str
+
+    @property
+    def ai(self) -> bool:
+        """True when a trained model made the media or part of it."""
+        return self.digital_source_type in AI_SOURCE_TYPES
+
+
+# The choices an upload offers (key → IPTC NewsCodes digital source type). "ai" is also what generated media gets.
+ORIGINS: dict[str, Origin] = {
+    o.key: o
+    for o in (
+        Origin("camera", "Camera photo (not edited beyond crop/exposure)", DIGITAL_SOURCE_TYPE_CAPTURE,
+               "Photo taken with a camera."),
+        Origin("edited", "Edited photo (retouched by a person, no AI)", DIGITAL_SOURCE_TYPE_MINOR_EDITS,
+               "Camera photo edited by a person without generative AI."),
+        Origin("created", "Digital art made by a person (no AI)", DIGITAL_SOURCE_TYPE_CREATION,
+               "Digital artwork made by a person without generative AI."),
+        Origin("ai", "AI-generated", DIGITAL_SOURCE_TYPE_TRAINED,
+               "AI-generated image of a virtual character (not a real person)."),
+        Origin("composite", "Composite: AI-generated parts combined with photos or other media",
+               DIGITAL_SOURCE_TYPE_COMPOSITE_AI,
+               "Composite made with AI-generated elements (a virtual character, not a real person)."),
+    )
+}
 NS_IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 NS_XMP = "http://ns.adobe.com/xap/1.0/"
 NS_DC = "http://purl.org/dc/elements/1.1/"
@@ -165,7 +209,7 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
         "has_xmp": bool(xmp),
         "xmp_error": xmp_error,
         **values,
-        "ai_generated": values["digital_source_type"] == DIGITAL_SOURCE_TYPE_TRAINED,
+        "ai_generated": values["digital_source_type"] in AI_SOURCE_TYPES,
         "private_metadata": _private_exif(im),
     }
 
@@ -202,8 +246,13 @@ def strip_and_label(
     ai_system: str | None = None,
     creator_tool: str = CREATOR_TOOL,
     quality: int = 95,
+    digital_source_type: str = DIGITAL_SOURCE_TYPE_TRAINED,
 ) -> Path:
-    """Write dst (JPEG/PNG/WebP by suffix) with private metadata removed and AI provenance XMP added."""
+    """Write dst (JPEG/PNG/WebP by suffix) with private metadata removed and a provenance XMP packet added.
+
+    ``digital_source_type`` is what the file is (an IPTC NewsCodes URI; see :data:`ORIGINS`): a camera
+    photo keeps ``digitalCapture`` and is not labelled AI.
+    """
     from PIL import PngImagePlugin
 
     dst_path = Path(dst)
@@ -213,7 +262,8 @@ def strip_and_label(
     source = open_image_safely(src)
     icc = source.info.get("icc_profile")
     clean = _clean_copy(source, fmt)
-    xmp = build_xmp(title=title, description=description, creator_tool=creator_tool, ai_system=ai_system)
+    xmp = build_xmp(title=title, description=description, creator_tool=creator_tool, ai_system=ai_system,
+                    digital_source_type=digital_source_type)
 
     options: dict[str, Any] = {}
     if icc:
