@@ -1,6 +1,6 @@
-"""Real Chromium against a real `ainfluencer up` (with the FakeNet adapter registered): a character made from a
-template → "Write with" in Compose (streamed, offline persona writer) → saved and sent to review → approved on the
-Review page with the keyboard → scheduled → published by the in-process worker to a local FakeNet server → the
+"""Real Chromium against a real `ainfluencer up` (FakeNet registered through AINF_EXTRA_PLATFORMS): a character made
+from a template → "Write with" in Compose (streamed, offline persona writer) → saved and sent to review → approved
+on the Review page with the keyboard → scheduled → published by the in-process worker to a local FakeNet server → the
 dashboard shows it live. Every step goes through the pages, none through the API. Afterwards the main pages are
 photographed at 1440×900 and 390×844 into test-artifacts/ for a person to look at.
 
@@ -9,6 +9,8 @@ form, so its account is connected through the accounts service (live check inclu
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -19,9 +21,9 @@ from typing import Any
 import pytest
 from _app import ARTIFACTS, browser_page, owner_env, running_app, sign_in
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publishing"))
+PUBLISHING_TESTS = str(Path(__file__).resolve().parents[1] / "publishing")
+sys.path.insert(0, PUBLISHING_TESTS)
 
-import fake_network  # noqa: E402
 from fake_network import TOKEN, FakeNet  # noqa: E402
 
 from ainfluencer.config import Settings  # noqa: E402
@@ -33,7 +35,8 @@ pytestmark = pytest.mark.browser
 
 EMAIL = "creator@example.com"
 PASSWORD = "correct horse battery"
-LAUNCHER = [str(Path(__file__).with_name("posts_app_main.py"))]
+# The test network is a platform package (tests/publishing/fakenet) registered the way a plug-in would be.
+EXTRA_PLATFORMS = ["fakenet"]
 PAGES = ["/dashboard", "/compose?character={cid}", "/posts", "/posts/{pid}", "/publications",
          "/calendar", "/characters", "/characters/{cid}", "/accounts", "/automation",
          "/automation/new?character_id={cid}", "/settings/operations"]
@@ -45,13 +48,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A FakeNet server and the app (owner made through the CLI) that publishes to it."""
     data_dir = tmp_path_factory.mktemp("ainf-posts")
     env = owner_env(data_dir, EMAIL, PASSWORD)
-    with FakeNet() as net, running_app(env, data_dir.parent / "posts-server.log", launcher=LAUNCHER) as base:
+    env["AINF_EXTRA_PLATFORMS"] = json.dumps(EXTRA_PLATFORMS)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (PUBLISHING_TESTS, env.get("PYTHONPATH", "")) if p)
+    with FakeNet() as net, running_app(env, data_dir.parent / "posts-server.log") as base:
         yield {"base": base, "net": net, "data_dir": data_dir}
 
 
 def _connect_fakenet(data_dir: Path, character_id: int, net: FakeNet) -> None:
-    previous = fake_network.register()
-    runtime = Runtime.build(Settings(data_dir=data_dir))
+    runtime = Runtime.build(Settings(data_dir=data_dir, extra_platforms=EXTRA_PLATFORMS))
     try:
         with runtime.db.session() as s:
             user = s.query(User).filter(User.email == EMAIL).one()
@@ -60,7 +64,6 @@ def _connect_fakenet(data_dir: Path, character_id: int, net: FakeNet) -> None:
                                          access_token=TOKEN, extra={"base_url": net.url}))
     finally:
         runtime.close()
-        fake_network.unregister(previous)
 
 
 def test_template_character_to_published_post(world: dict[str, Any], browser: Any) -> None:

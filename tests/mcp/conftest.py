@@ -16,7 +16,7 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "publishing"))
 
-import fake_network  # noqa: E402
+import fakenet  # noqa: E402
 from fake_network import FakeNet  # noqa: E402
 from mcp_helpers import McpWorld  # noqa: E402
 from publishing_helpers import connect, make_character  # noqa: E402
@@ -27,10 +27,9 @@ from ainfluencer.runtime import Runtime  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _adapters() -> Iterator[None]:
-    previous = fake_network.register()
-    yield
-    fake_network.unregister(previous)
+def _fakenet(runtime: Runtime) -> None:
+    """This test's runtime knows the FakeNet package (one registry line, like a built-in network)."""
+    runtime.platforms = runtime.platforms.with_platforms(*fakenet.PLATFORMS)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from ainfluencer.db.models import Character, GeneratedText, User, utcnow
 from ainfluencer.db.models_publishing import Publication, PublicationStatus, SocialAccount
 from ainfluencer.errors import AppError, Conflict, InvalidInput, NotFound
-from ainfluencer.platforms.registry import platform_names
 from ainfluencer.posts.models import Post, PostComment, PostEvent, PostStatus
 from ainfluencer.runtime import Runtime
 from ainfluencer.services import accounts, compose, vault
@@ -197,7 +196,7 @@ def _clean_alt(raw: dict[Any, Any] | None, where: str) -> dict[str, str]:
 
 def _clean_variants(session: Session, user: User, character: Character,
                     raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    known = set(platform_names())
+    known = set(accounts.platforms_of(session).names())
     out: dict[str, dict[str, Any]] = {}
     for platform, values in raw.items():
         where = f"variants.{platform}"
