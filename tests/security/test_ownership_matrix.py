@@ -65,6 +65,9 @@ NOT_IDS: dict[str, str | None] = {
     "course": None,
     "name": None,
     "voice_id": None,
+    # Installation-wide developer apps (Settings → Networks): owner-only, refused to members with 403
+    # (publishing_ui/test_publishing_ui_network_apps.py), owned by no user.
+    "app": None,
 }
 
 # Routes whose ``{action}`` takes other words than a publication's.
