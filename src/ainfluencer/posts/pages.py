@@ -72,17 +72,18 @@ def _local(user: User) -> Any:
     return fmt
 
 
-def _platform_name(platform: str) -> str:
-    try:
-        return accounts.known_platform(platform).display_name
-    except AppError:
-        return platform
+def page_helpers(session: Session, user: User) -> dict[str, Any]:
+    """Formatting helpers post templates share; networks are named from the session's runtime registry."""
+    registry = accounts.platforms_of(session)
 
+    def platform_name(platform: str) -> str:
+        try:
+            return accounts.known_platform(platform, registry).display_name
+        except AppError:
+            return platform
 
-def page_helpers(user: User) -> dict[str, Any]:
-    """Formatting helpers post templates share."""
     return {"local": _local(user), "post_labels": svc.STATUS_LABELS, "post_badges": BADGES,
-            "action_labels": svc.ACTION_LABELS, "platform_name": _platform_name}
+            "action_labels": svc.ACTION_LABELS, "platform_name": platform_name}
 
 
 def _cards(session: Session, request: Request, user: User, rows: list[Post], *,
@@ -121,7 +122,7 @@ def read_review(request: Request, session: SessionDep, user: CurrentUser) -> HTM
     counts = svc.status_counts(session, user=user)
     ctx = {"active": "review", "cards": _cards(session, request, user, rows, with_preview=True), "total": total,
            "characters": _characters(session, user), "character_id": character_id, "counts": counts,
-           "notice": qp.get("notice", ""), "error": qp.get("error", ""), **page_helpers(user)}
+           "notice": qp.get("notice", ""), "error": qp.get("error", ""), **page_helpers(session, user)}
     return render(request, "posts/review.html", ctx, user=user)
 
 
@@ -146,7 +147,7 @@ def read_posts_page(request: Request, session: SessionDep, user: CurrentUser) ->
     ctx = {"active": "posts", "cards": _cards(session, request, user, rows, with_preview=False), "total": total,
            "characters": _characters(session, user), "character_id": character_id, "status": status_raw,
            "statuses": list(svc.STATUS_LABELS), "counts": svc.status_counts(session, user=user),
-           "notice": qp.get("notice", ""), "error": error, **page_helpers(user)}
+           "notice": qp.get("notice", ""), "error": error, **page_helpers(session, user)}
     return render(request, "posts/list.html", ctx, user=user)
 
 
@@ -168,7 +169,7 @@ def read_post_page(post_id: int, request: Request, session: SessionDep, user: Cu
     ctx = {"active": "posts", "card": card, "post": post, "events": events, "comments": svc.comments_of(session, post),
            "people": people, "publications": pubs, "pub_accounts": pub_accounts,
            "notice": request.query_params.get("notice", ""), "error": request.query_params.get("error", ""),
-           **page_helpers(user)}
+           **page_helpers(session, user)}
     return render(request, "posts/detail.html", ctx, user=user)
 
 

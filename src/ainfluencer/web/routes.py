@@ -376,7 +376,7 @@ def dashboard_context(session: Session, user: User) -> dict[str, Any]:
     from ainfluencer.posts.dashboard import board
     from ainfluencer.posts.pages import page_helpers
 
-    return {"board": board(session, user=user), **page_helpers(user)}
+    return {"board": board(session, user=user), **page_helpers(session, user)}
 
 
 def _dashboard_signature(runtime: Runtime, user_id: int) -> tuple[Any, ...]:
